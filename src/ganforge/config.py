@@ -1,0 +1,254 @@
+"""The one configuration object: defaults ← preset ← YAML file ← command-line flags, validated once.
+
+Every field carries a one-line help text (meaning and unit); the command line is generated from it,
+so a new field is automatically a `--flag`. The validated config is saved as `config.yaml` in the run
+folder and inside every checkpoint, so a run rebuilds its own networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganforge.errors import GanforgeError
+
+
+def option(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class Config:
+    # --- run ---
+    run_dir: str = option("", "run folder; empty = runs/<NNNNN>-<model>-<dataset>")
+    seed: int = option(0, "seed of every random stream (weights, data order, noise)")
+    device: str = option("auto", "auto|cpu|cuda|mps; auto picks CUDA, then MPS, then CPU")
+    # --- data ---
+    dataset: str = option("mnist", "mnist|fashion-mnist|cifar10|folder:PATH")
+    data_dir: str = option("data", "where datasets live (torchvision layout) or are downloaded to")
+    image_size: int = option(0, "side of the square training images in px; 0 = dataset's own")
+    channels: int = option(0, "1 (grayscale) or 3 (RGB); 0 = dataset's own")
+    subset: float = option(1.0, "fraction of the training set to use, in (0, 1]")
+    classes: str = option("", "comma-separated class indices to keep, e.g. '0,1'; empty = all")
+    augment: str = option("none", "none|basic|advanced|diffaug")
+    # --- model ---
+    model: str = option("dcgan", "architecture, see `ganforge models`")
+    latent_dim: int = option(100, "size of the noise vector z")
+    hidden_dim: int = option(256, "width of the first hidden layer of MLP models (units)")
+    depth: int = option(3, "number of hidden layers of MLP models")
+    width: int = option(64, "base channel count of convolutional models")
+    residual: str = option("g", "resnet only: residual blocks in g (generator) or gd (both)")
+    dropout: float = option(0.3, "dropout probability in the discriminator")
+    conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
+    spectral_norm: str = option("none", "none|d|gd: spectral normalisation of D, or of G and D")
+    # --- loss ---
+    loss: str = option("bce", "adversarial loss, see `ganforge losses`")
+    label_smoothing: float = option(0.0, "one-sided label smoothing: real target = 1 - this")
+    gp_weight: float = option(10.0, "wgan-gp: gradient-penalty weight")
+    r1_gamma: float = option(0.0, "R1 penalty weight on real images; 0 = off")
+    # --- optimisation ---
+    batch_size: int = option(64, "images per step (per process under torchrun)")
+    steps: int = option(0, "generator updates to train for; 0 = use epochs")
+    epochs: int = option(0, "passes over the training set; used when steps is 0")
+    d_steps: int = option(1, "discriminator updates per generator update")
+    lr_g: float = option(2e-4, "generator Adam learning rate")
+    lr_d: float = option(2e-4, "discriminator Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1 (both networks)")
+    beta2: float = option(0.999, "Adam beta2 (both networks)")
+    ema: bool = option(True, "keep an exponential moving average of G for sampling/evaluation")
+    ema_decay: float = option(0.999, "EMA decay per step")
+    # --- outputs ---
+    log_every: int = option(50, "steps between metrics.jsonl / progress-bar / TensorBoard updates")
+    sample_every: int = option(0, "steps between extra sample grids; 0 = once per epoch only")
+    checkpoint_every: int = option(1000, "steps between checkpoints (always one at the end)")
+    grid_size: int = option(64, "images in each sample grid (from a fixed noise vector)")
+    tensorboard: bool = option(True, "write TensorBoard event files")
+    progress: bool = option(True, "show a progress bar")
+    # --- evaluation during training ---
+    eval_every: int = option(0, "steps between FID evaluations (best = lowest FID); 0 = off")
+    eval_n: int = option(5000, "generated images per evaluation during training")
+    features: str = option("domain", "feature network for FID: domain|inception")
+    # --- speed ---
+    amp: str = option("none", "none|bf16|fp16 mixed precision (fp16 needs CUDA)")
+    compile: bool = option(False, "torch.compile G and D")
+    channels_last: bool = option(False, "channels_last memory format for conv models")
+
+    @property
+    def image_dataset_name(self) -> str:
+        return self.dataset.split(":", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CONFIG_FIELDS = {f.name: f for f in fields(Config)}
+
+CHOICES = {
+    "device": ("auto", "cpu", "cuda", "mps"),
+    "augment": ("none", "basic", "advanced", "diffaug"),
+    "residual": ("g", "gd"),
+    "spectral_norm": ("none", "d", "gd"),
+    "features": ("domain", "inception"),
+    "amp": ("none", "bf16", "fp16"),
+}
+
+# Each preset reproduces one seed document's stated setup (see docs/presets.md for the sources).
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": dict(model="dcgan", width=32, batch_size=64, steps=3000, lr_g=2e-4, lr_d=2e-4),
+    # seed 000: MLP GAN, batch 64, 5000 steps, latent_dim x hidden_dim sweep (best 100 x 100).
+    "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
+                        steps=5000),
+    # seed 001: TF-tutorial DCGAN, Adam 1e-4 (Keras default betas), batch 256, 50 epochs, z=100.
+    "seed001-dcgan": dict(model="dcgan", width=64, latent_dim=100, batch_size=256, epochs=50,
+                          lr_g=1e-4, lr_d=1e-4, beta1=0.9, beta2=0.999, dropout=0.3),
+    # seed 002: fully connected G (BatchNorm+ReLU) and D (LeakyReLU+Dropout), BCE with label
+    # smoothing, Adam, 50 epochs, z=100.
+    "seed002-mlp": dict(model="mlp", latent_dim=100, hidden_dim=256, depth=3, batch_size=64,
+                        epochs=50, label_smoothing=0.1),
+    # seed 004: fully connected G, convolutional D, ~50 epochs, best model kept.
+    "seed004-mlp-conv": dict(model="mlp-conv", latent_dim=100, hidden_dim=256, depth=3,
+                             batch_size=64, epochs=50),
+}
+
+
+def build_config(preset: str | None = None, yaml_path: str | None = None,
+                 overrides: dict[str, Any] | None = None, base: Config | None = None) -> Config:
+    """defaults (or `base`, e.g. a resumed run's config) ← preset ← YAML ← overrides, validated."""
+    values = (base or Config()).to_dict()
+    file_values = load_yaml(yaml_path) if yaml_path else {}
+    preset = file_values.pop("preset", None) if preset is None else preset
+    file_values.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            from ganforge.registry import unknown_choice_message
+
+            raise GanforgeError(unknown_choice_message("preset", preset, sorted(PRESETS)))
+        apply_layer(values, PRESETS[preset])
+    apply_layer(values, file_values)
+    for key in overrides or {}:
+        check_key(key, "command-line override")
+    apply_layer(values, overrides or {})
+    config = Config(**{k: coerce(k, v) for k, v in values.items()})
+    validate(config)
+    return config
+
+
+def apply_layer(values: dict[str, Any], layer: dict[str, Any]) -> None:
+    """A layer that sets only one of steps/epochs switches the run length to that unit."""
+    values.update(layer)
+    if layer.get("steps") and "epochs" not in layer:
+        values["epochs"] = 0
+    if layer.get("epochs") and "steps" not in layer:
+        values["steps"] = 0
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise GanforgeError(f"config file '{path}' not found; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GanforgeError(f"config file '{path}' is not valid YAML ({err}); fix its syntax") from None
+    if not isinstance(data, dict):
+        raise GanforgeError(f"config file '{path}' must hold a mapping of option: value")
+    for key in data:
+        if key != "preset":
+            check_key(key, f"config file '{path}'")
+    return data
+
+
+def check_key(key: str, where: str) -> None:
+    if key not in CONFIG_FIELDS:
+        close = difflib.get_close_matches(key, list(CONFIG_FIELDS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise GanforgeError(
+            f"config key '{key}' in {where} does not exist; {hint}see `ganforge train --help`"
+        )
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Turn YAML/CLI values into the field's type, with a clear error when impossible."""
+    kind = type(CONFIG_FIELDS[key].default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+                return value.lower() in ("true", "yes", "1")
+            raise ValueError
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        if kind is int:
+            return int(float(value)) if isinstance(value, str) and "e" in value else int(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise GanforgeError(
+            f"config value {key}={value!r} is not a valid {kind.__name__}; give a {kind.__name__}"
+        ) from None
+
+
+def validate(config: Config) -> None:
+    from ganforge.data.datasets import check_dataset_name
+    from ganforge.losses import LOSSES
+    from ganforge.models import MODELS
+
+    MODELS.get(config.model)
+    LOSSES.get(config.loss)
+    check_dataset_name(config.dataset)
+    for key, choices in CHOICES.items():
+        value = getattr(config, key)
+        if value not in choices:
+            raise GanforgeError(f"bad value {key}={value!r}; choose one of: {', '.join(choices)}")
+    positive = ("batch_size", "latent_dim", "hidden_dim", "depth", "width", "d_steps",
+                "log_every", "checkpoint_every", "grid_size", "eval_n")
+    for key in positive:
+        if getattr(config, key) <= 0:
+            raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
+    non_negative = ("steps", "epochs", "sample_every", "eval_every", "label_smoothing",
+                    "gp_weight", "r1_gamma", "image_size", "seed")
+    for key in non_negative:
+        if getattr(config, key) < 0:
+            raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")
+    for key in ("lr_g", "lr_d"):
+        if not getattr(config, key) > 0:
+            raise GanforgeError(f"bad value {key}={getattr(config, key)}; learning rates must be > 0")
+    for key in ("beta1", "beta2", "ema_decay"):
+        if not 0 <= getattr(config, key) < 1:
+            raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be in [0, 1)")
+    if not 0 <= config.dropout < 1 or not 0 <= config.label_smoothing < 0.5:
+        raise GanforgeError("bad value: dropout must be in [0, 1) and label_smoothing in [0, 0.5)")
+    if not 0 < config.subset <= 1:
+        raise GanforgeError(f"bad value subset={config.subset}; it must be in (0, 1]")
+    if config.channels not in (0, 1, 3):
+        raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
+    if config.steps == 0 and config.epochs == 0:
+        raise GanforgeError("set how long to train: --steps N or --epochs N (one must be > 0)")
+    if config.steps and config.epochs:
+        raise GanforgeError("give either --steps or --epochs, not both")
+    parse_classes(config.classes)
+
+
+def parse_classes(text: str) -> list[int]:
+    try:
+        return sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise GanforgeError(f"bad value classes={text!r}; give comma-separated integers like '0,1'") from None
+
+
+def save_yaml(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Rebuild a saved config (from a run folder or checkpoint); unknown keys are an error."""
+    for key in values:
+        check_key(key, "saved config")
+    config = Config(**{k: coerce(k, v) for k, v in values.items()})
+    validate(config)
+    return config

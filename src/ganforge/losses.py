@@ -1,0 +1,116 @@
+"""Adversarial losses (registry) and the gradient penalties that go with them.
+
+Every loss works on raw discriminator scores ("logits"): `discriminator(real, fake)` and
+`generator(fake)` return scalar losses to minimise. Adding a loss is one decorated class here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.registry import Registry
+
+LOSSES: Registry[type] = Registry("loss")
+
+
+class AdversarialLoss:
+    #: scores are logits of P(real), so sigmoid(score) is the usual "D(x)"
+    probabilistic = True
+    #: the loss needs a gradient penalty term (WGAN-GP)
+    gradient_penalty = False
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        self.real_target = 1.0 - label_smoothing
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generator(self, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def bce_to_real(scores: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy of logits against target `target` (softplus form, stable)."""
+    if target == 1.0:
+        return F.softplus(-scores).mean()
+    return (target * F.softplus(-scores) + (1 - target) * F.softplus(scores)).mean()
+
+
+@LOSSES.register("bce")
+class NonSaturatingBCE(AdversarialLoss):
+    """Goodfellow et al.'s GAN loss with the non-saturating generator objective -log D(G(z))."""
+
+    def discriminator(self, real, fake):
+        return bce_to_real(real, self.real_target) + F.softplus(fake).mean()
+
+    def generator(self, fake):
+        return bce_to_real(fake)
+
+
+@LOSSES.register("bce-minimax")
+class MinimaxBCE(NonSaturatingBCE):
+    """The original minimax objective: G minimises log(1 - D(G(z))) (saturates early on)."""
+
+    def generator(self, fake):
+        return -F.softplus(fake).mean()
+
+
+@LOSSES.register("lsgan")
+class LeastSquares(AdversarialLoss):
+    """Mao et al. 2017: D regresses real→1, fake→0; G pulls fake→1."""
+
+    probabilistic = False
+
+    def discriminator(self, real, fake):
+        return 0.5 * ((real - self.real_target) ** 2).mean() + 0.5 * (fake**2).mean()
+
+    def generator(self, fake):
+        return 0.5 * ((fake - 1) ** 2).mean()
+
+
+@LOSSES.register("hinge")
+class Hinge(AdversarialLoss):
+    """Geometric-GAN / SNGAN hinge loss."""
+
+    probabilistic = False
+
+    def discriminator(self, real, fake):
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+    def generator(self, fake):
+        return -fake.mean()
+
+
+@LOSSES.register("wgan-gp")
+class Wasserstein(AdversarialLoss):
+    """Gulrajani et al. 2017: critic maximises E[D(real)] - E[D(fake)] with a gradient penalty."""
+
+    probabilistic = False
+    gradient_penalty = True
+
+    def discriminator(self, real, fake):
+        return fake.mean() - real.mean()
+
+    def generator(self, fake):
+        return -fake.mean()
+
+
+def build_loss(config) -> AdversarialLoss:
+    return LOSSES.get(config.loss)(label_smoothing=config.label_smoothing)
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     labels: torch.Tensor | None) -> torch.Tensor:
+    """E[(‖∇D(x̂)‖ - 1)²] on random interpolates x̂ of real and fake images."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(mixed, labels).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E[‖∇D(x)‖²] on real images (Mescheder et al. 2018); `real` must require grad."""
+    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()

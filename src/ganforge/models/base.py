@@ -1,0 +1,73 @@
+"""What every generator and discriminator shares: the class-conditioning plumbing.
+
+A generator maps `z` (N×latent_dim) — plus, when conditional, a learned label embedding joined to
+it — to images in [-1, 1]. A discriminator maps images to a feature vector `h` and scores it with a
+linear head; when conditional it adds the projection term ⟨embed(y), h⟩ (Miyato & Koyama 2018).
+Subclasses implement only `synthesize(inputs)` and `features(images)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model builder needs to know besides the config."""
+
+    channels: int
+    image_size: int
+    num_classes: int  # 0 = unconditional
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.label_embedding = nn.Embedding(num_classes, latent_dim) if num_classes else None
+
+    @property
+    def input_dim(self) -> int:
+        """Size of the vector `synthesize` receives: z, plus the label embedding if conditional."""
+        return self.latent_dim * (2 if self.num_classes else 1)
+
+    def conditioned_input(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                          embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """z joined with the class embedding; pass `embedding` directly to morph between classes."""
+        if self.label_embedding is None:
+            return z
+        if embedding is None:
+            if labels is None:
+                raise ValueError("a conditional generator needs class labels")
+            embedding = self.label_embedding(labels)
+        return torch.cat([z, embedding], dim=1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.synthesize(self.conditioned_input(z, labels))
+
+    def synthesize(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Discriminator(nn.Module):
+    def __init__(self, feature_dim: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.head = nn.Linear(feature_dim, 1)
+        self.projection = nn.Embedding(num_classes, feature_dim) if num_classes else None
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """One unnormalised score (logit) per image, shape N."""
+        h = self.features(images)
+        score = self.head(h).squeeze(1)
+        if self.projection is not None:
+            if labels is None:
+                raise ValueError("a conditional discriminator needs class labels")
+            score = score + (self.projection(labels) * h).sum(dim=1)
+        return score
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,87 @@
+"""DCGAN as in seed 001 (the TensorFlow DCGAN tutorial), at 28, 32 or 64 px.
+
+G: z → Linear → 7×7×(4·width) (4×4 for 32/64 px) → BatchNorm → LeakyReLU
+     → ConvT 5×5 stride 1 → 2·width → then ConvT 5×5 stride 2 blocks, halving channels, up to the
+     image size → tanh.                       (28 px, width 64: 7×7×256 → 7×7×128 → 14×14×64 → 28×28×1)
+D: image → [Conv 5×5 stride 2 → LeakyReLU → Dropout(0.3)] until ≤ 8×8 px → flatten → Linear.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.models import MODELS
+from ganforge.models.base import Discriminator, Generator, ModelSpec
+
+
+def start_size(image_size: int) -> int:
+    """Spatial size of the first feature map: image_size / 2^k with k ≥ 1 (7 for 28, 4 for 32)."""
+    for size in (7, 4):
+        ratio = image_size / size
+        if ratio >= 2 and ratio.is_integer() and math.log2(ratio).is_integer():
+            return size
+    raise GanforgeError(f"image size {image_size} is not supported by this model; "
+                        "use 28, 32, 64, 128 (7·2^k or 4·2^k)")
+
+
+def up_block(channels_in: int, channels_out: int, stride: int) -> list[nn.Module]:
+    return [
+        nn.ConvTranspose2d(channels_in, channels_out, 5, stride, padding=2,
+                           output_padding=stride - 1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.LeakyReLU(0.2, inplace=True),
+    ]
+
+
+class DCGANGenerator(Generator):
+    def __init__(self, latent_dim: int, width: int, channels: int, image_size: int,
+                 num_classes: int = 0) -> None:
+        super().__init__(latent_dim, num_classes)
+        self.start = start_size(image_size)
+        self.start_channels = 4 * width
+        self.project = nn.Sequential(
+            nn.Linear(self.input_dim, self.start_channels * self.start**2, bias=False),
+            nn.BatchNorm1d(self.start_channels * self.start**2),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        n_up = int(math.log2(image_size // self.start))
+        widths = [2 * width] + [max(width // 2**i, 16) for i in range(n_up - 1)]
+        layers = up_block(self.start_channels, widths[0], stride=1)
+        for channels_in, channels_out in zip(widths, widths[1:]):
+            layers += up_block(channels_in, channels_out, stride=2)
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 5, 2, padding=2, output_padding=1),
+                   nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def synthesize(self, inputs: torch.Tensor) -> torch.Tensor:
+        h = self.project(inputs).view(-1, self.start_channels, self.start, self.start)
+        return self.net(h)
+
+
+class DCGANDiscriminator(Discriminator):
+    def __init__(self, width: int, channels: int, image_size: int, dropout: float,
+                 num_classes: int = 0) -> None:
+        layers: list[nn.Module] = []
+        size, channels_in, channels_out = image_size, channels, width
+        while size > 8 or channels_in == channels:
+            layers += [nn.Conv2d(channels_in, channels_out, 5, 2, padding=2),
+                       nn.LeakyReLU(0.2, inplace=True), nn.Dropout(dropout)]
+            size, channels_in, channels_out = (size + 1) // 2, channels_out, channels_out * 2
+        super().__init__(channels_in * size * size, num_classes)
+        self.net = nn.Sequential(*layers, nn.Flatten())
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+@MODELS.register("dcgan")
+def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
+    generator = DCGANGenerator(config.latent_dim, config.width, spec.channels, spec.image_size,
+                               spec.num_classes)
+    discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
+                                       config.dropout, spec.num_classes)
+    return generator, discriminator

@@ -1,0 +1,1 @@
+"""Figures and reports: sample grids, GIFs, loss plots, HTML/Markdown reports."""

@@ -1,0 +1,1 @@
+"""The training loop, checkpoints, EMA, sampling and distributed helpers."""

@@ -1,0 +1,147 @@
+"""Checkpoints as one safetensors file: tensors only, plus JSON metadata — nothing is unpickled.
+
+Layout of the tensor names: `G/…`, `D/…`, `G_ema/…` (module state dicts), `opt_G/…`, `opt_D/…`
+(optimiser state tensors), `rng/…` and `data/…` (random-generator states and the data order), so a
+run resumes bit-exactly. The metadata holds the config, the model spec, the step and the optimiser
+hyper-parameters. Writes go to a temporary file that is renamed into place, so a crash mid-write
+never leaves a truncated checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ganforge.errors import GanforgeError
+
+FORMAT = "ganforge-checkpoint"
+VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(f.name, path)
+
+
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {"format": FORMAT, "version": str(VERSION), "meta": json.dumps(meta)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a ganforge checkpoint; corrupt or foreign files raise a one-line GanforgeError."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"checkpoint '{path}' not found; give a run folder or a .safetensors "
+                            "checkpoint written by ganforge")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise GanforgeError(f"checkpoint '{path}' is corrupt or not a safetensors file ({err}); "
+                            "use another checkpoint, e.g. checkpoints/best.safetensors") from None
+    if metadata.get("format") != FORMAT:
+        raise GanforgeError(f"'{path}' is a safetensors file but not a ganforge checkpoint; "
+                            "pass a checkpoint written by `ganforge train`")
+    if int(metadata.get("version", -1)) > VERSION:
+        raise GanforgeError(f"checkpoint '{path}' was written by a newer ganforge "
+                            f"(format v{metadata['version']}); upgrade ganforge")
+    return tensors, json.loads(metadata["meta"])
+
+
+def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}/{k}": v for k, v in module.state_dict().items()}
+
+
+def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise GanforgeError(f"checkpoint weights do not fit the '{prefix}' network ({first}); "
+                            "was it written by a different model config?") from None
+
+
+def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser state into tensors (for safetensors) and JSON-able hyper-parameters."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{prefix}/{index}/{name}"] = value
+            else:
+                scalars[f"{index}/{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(prefix: str, optimizer: torch.optim.Optimizer,
+                   tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "/"):
+            index, name = key[len(prefix) + 1:].split("/", 1)
+            state.setdefault(int(index), {})[name] = value
+    for key, value in meta["scalars"].items():
+        index, name = key.split("/", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def rng_tensors() -> dict[str, torch.Tensor]:
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = state
+    if torch.backends.mps.is_available():
+        tensors["rng/mps"] = torch.mps.get_rng_state()
+    return tensors
+
+
+def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
+    if "rng/mps" in tensors and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(tensors["rng/mps"])
+
+
+def find_checkpoint(source: str | Path, which: str = "last") -> Path:
+    """A run folder (→ its checkpoints/<which>.safetensors) or a checkpoint file itself."""
+    source = Path(source)
+    if source.is_dir():
+        path = source / "checkpoints" / f"{which}.safetensors"
+        if not path.is_file():
+            raise GanforgeError(f"run folder '{source}' has no checkpoints/{which}.safetensors; "
+                                "train it first (or give a checkpoint file)")
+        return path
+    if not source.exists():
+        raise GanforgeError(f"'{source}' does not exist; give a run folder or a checkpoint file")
+    return source

@@ -1,0 +1,36 @@
+"""Rebuild a generator from a checkpoint alone (no run folder, no training data needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganforge.config import Config, config_from_dict
+from ganforge.models import Generator, ModelSpec, build_models
+from ganforge.training.checkpoint import find_checkpoint, load_checkpoint, load_module
+
+
+def default_checkpoint(source: str | Path) -> Path:
+    """For a run folder: `best` when it was chosen by FID, else `last` (a lowest-G-loss 'best' is
+    often an early, poor model)."""
+    source = Path(source)
+    if source.is_dir() and (source / "checkpoints" / "best.safetensors").exists():
+        _, meta = load_checkpoint(source / "checkpoints" / "best.safetensors")
+        if meta["config"].get("eval_every"):
+            return source / "checkpoints" / "best.safetensors"
+    return find_checkpoint(source, "last")
+
+
+def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True,
+                   device: torch.device | str = "cpu") -> tuple[Generator, Config, dict]:
+    """(generator in eval mode, its config, checkpoint metadata) from a run folder or file."""
+    path = default_checkpoint(source) if which == "auto" else find_checkpoint(source, which)
+    tensors, meta = load_checkpoint(path)
+    config = config_from_dict(meta["config"])
+    spec = ModelSpec(**meta["spec"])
+    generator, _ = build_models(config, spec)
+    prefix = "G_ema" if use_ema and any(k.startswith("G_ema/") for k in tensors) else "G"
+    load_module(prefix, generator, tensors)
+    meta["checkpoint_path"] = str(path)
+    return generator.to(device).eval(), config, meta

@@ -1,0 +1,390 @@
+"""The training loop: build every part from the config, alternate D and G updates, write the run.
+
+The hot path (`train_step`) does no host synchronisation: per-step statistics go into a small
+on-device buffer that is read once per log interval, which is also where a NaN/inf loss is caught.
+Checkpoints are only written after that check, so a diverged run never overwrites a good one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.config import Config, config_from_dict, parse_classes
+from ganforge.data import InMemoryBatches, load_dataset, select
+from ganforge.data.augment import build_augmentation
+from ganforge.errors import GanforgeError, TrainingDiverged
+from ganforge.losses import build_loss, gradient_penalty, r1_penalty
+from ganforge.models import ModelSpec, build_models
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.distributed import DistributedContext
+from ganforge.training.ema import update_ema
+from ganforge.training.rundir import RunDir
+from ganforge.training.sampling import balanced_labels, generate, noise
+
+STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
+
+
+class Interrupted(GanforgeError):
+    """Ctrl-C: the run was saved and can be resumed."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("--device cuda requested but CUDA is not available; use --device auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise GanforgeError("--device mps requested but MPS is not available; use --device auto")
+    return torch.device(name)
+
+
+@dataclass
+class Summary:
+    run_dir: str
+    steps: int
+    wall_time_s: float
+    steps_per_s: float
+    images_per_s: float
+    best_metric: str
+    best_value: float | None
+    final: dict[str, float]
+
+
+class Trainer:
+    def __init__(self, config: Config, run: RunDir | None,
+                 dist: DistributedContext | None = None, resume_from: Path | None = None) -> None:
+        self.config = config
+        self.dist = dist or DistributedContext.single()
+        self.run = run if self.dist.is_main else None
+        self.device = self.dist.device or resolve_device(config.device)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.data = self.load_training_data()
+        self.spec = ModelSpec(self.data.shape[0], self.data.shape[1],
+                              self.data.num_classes if config.conditional else 0)
+        self.G, self.D = (m.to(self.device) for m in build_models(config, self.spec))
+        self.G_ema = copy.deepcopy(self.G).eval() if config.ema else None
+        self.G_train, self.D_train = self.dist.wrap(self.G), self.dist.wrap(self.D)
+        self.opt_G = self.adam(self.G, config.lr_g)
+        self.opt_D = self.adam(self.D, config.lr_d)
+        self.loss = build_loss(config)
+        self.augment_real, self.augment_d = build_augmentation(config.augment,
+                                                               self.data.flips_allowed)
+        self.batches = InMemoryBatches(self.data, config.batch_size, config.seed, self.device,
+                                       self.dist.rank, self.dist.world_size)
+        # the noise stream is global (same on every rank), each rank keeps its slice of it
+        self.noise_generator = torch.Generator(self.device).manual_seed(config.seed + 2)
+        self.fixed_z = noise(config.grid_size, config.latent_dim, config.seed + 1, self.device)
+        self.fixed_labels = (balanced_labels(config.grid_size, self.spec.num_classes, self.device)
+                             if self.spec.num_classes else None)
+        self.step, self.best_value = 0, math.inf
+        self.wall_time_before = 0.0  # training time of earlier sessions of a resumed run
+        self.session_start = time.perf_counter()
+        self.total_steps = config.steps or config.epochs * max(
+            1, self.batches.batches_per_epoch // config.d_steps)
+        self.stats = torch.zeros(config.log_every, len(STAT_NAMES), device=self.device)
+        self.stats_count, self.last_stats = 0, {}
+        self.writer = None
+        torch.manual_seed(config.seed + 1000 * self.dist.rank)  # per-rank noise/dropout streams
+        if resume_from is not None:
+            self.load(resume_from)
+
+    # ----- construction -----
+    def load_training_data(self):
+        config = self.config
+        data = load_dataset(config.dataset, config.data_dir, train=True,
+                            image_size=config.image_size, channels=config.channels)
+        return select(data, parse_classes(config.classes), config.subset, config.seed)
+
+    def adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
+        # foreach Adam: one multi-tensor kernel per step instead of a Python loop over parameters
+        return torch.optim.Adam(module.parameters(), lr=lr, foreach=True,
+                                betas=(self.config.beta1, self.config.beta2))
+
+    # ----- one training step -----
+    def train_step(self) -> None:
+        config = self.config
+        for d_iteration in range(config.d_steps):
+            real, labels = self.batches.next()
+            real = self.augment_real(real)
+            fake_labels = labels if self.spec.num_classes else None
+            labels = labels if self.spec.num_classes else None
+            z = self.draw_noise()
+            last = d_iteration == config.d_steps - 1
+            with torch.set_grad_enabled(last):  # only the last fake feeds the G update
+                fake = self.G_train(z, fake_labels)
+            loss_d, d_real, d_fake = self.discriminator_step(real, fake.detach(), labels,
+                                                             fake_labels)
+        loss_g = self.generator_step(fake, fake_labels)
+        if self.G_ema is not None:
+            update_ema(self.G_ema, self.G, config.ema_decay)
+        self.record(loss_d, loss_g, d_real, d_fake)
+        self.step += 1
+
+    def draw_noise(self) -> torch.Tensor:
+        batch, rank = self.config.batch_size, self.dist.rank
+        z = torch.randn(batch * self.dist.world_size, self.config.latent_dim,
+                        generator=self.noise_generator, device=self.device)
+        return z[rank * batch:(rank + 1) * batch]
+
+    def discriminator_step(self, real, fake, labels, fake_labels):
+        config = self.config
+        real_in, fake_in = self.augment_d(real), self.augment_d(fake)
+        if config.r1_gamma:
+            real_in = real_in.detach().requires_grad_(True)
+        # one forward over real and fake together: bigger matrix products, one DDP reduction
+        both_labels = None if labels is None else torch.cat([labels, fake_labels])
+        scores = self.D_train(torch.cat([real_in, fake_in]), both_labels)
+        scores_real, scores_fake = scores.split(len(real_in))
+        loss = self.loss.discriminator(scores_real, scores_fake)
+        if self.loss.gradient_penalty:
+            loss = loss + config.gp_weight * gradient_penalty(self.D, real_in.detach(), fake_in,
+                                                              labels)
+        if config.r1_gamma:
+            loss = loss + 0.5 * config.r1_gamma * r1_penalty(scores_real, real_in)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_D.step()
+        return loss.detach(), self.score_mean(scores_real), self.score_mean(scores_fake)
+
+    def generator_step(self, fake, fake_labels):
+        # D's weight gradients are not needed here (and the unwrapped D skips a DDP reduction)
+        self.D.requires_grad_(False)
+        scores = self.D(self.augment_d(fake), fake_labels)
+        loss = self.loss.generator(scores)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        return loss.detach()
+
+    def score_mean(self, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.detach().float()
+        return (torch.sigmoid(scores) if self.loss.probabilistic else scores).mean()
+
+    def record(self, *values: torch.Tensor) -> None:
+        self.stats[self.stats_count] = torch.stack(values).float()
+        self.stats_count += 1
+
+    # ----- statistics, logging, divergence -----
+    def flush_stats(self) -> dict[str, float]:
+        """Average the buffered per-step stats; raise TrainingDiverged on a NaN/inf loss."""
+        if self.stats_count == 0:
+            return self.last_stats
+        rows = self.stats[: self.stats_count].cpu()
+        first_step = self.step - self.stats_count + 1
+        bad = (~torch.isfinite(rows[:, :2])).any(dim=1).nonzero()
+        self.stats_count = 0
+        if len(bad):
+            raise TrainingDiverged(
+                f"training diverged: a loss became NaN/inf at step {first_step + int(bad[0])}; "
+                "the last good checkpoint is kept — lower the learning rates or try "
+                "--loss hinge / --spectral-norm d, then --resume")
+        self.last_stats = dict(zip(STAT_NAMES, rows.mean(0).tolist()))
+        return self.last_stats
+
+    def log(self, stats: dict[str, float], elapsed: float) -> None:
+        epoch = self.step / max(1, self.batches.batches_per_epoch / self.config.d_steps)
+        record = {"step": self.step, "epoch": round(epoch, 3), **stats,
+                  "time_s": round(elapsed, 2)}
+        self.run.append_metrics(record)
+        if self.writer is not None:
+            for name, value in stats.items():
+                self.writer.add_scalar(f"train/{name}", value, self.step)
+
+    # ----- samples, checkpoints, evaluation -----
+    def sampling_generator(self) -> torch.nn.Module:
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def save_samples(self, name: str) -> None:
+        from ganforge.report.images import save_grid
+
+        images = generate(self.sampling_generator(), self.fixed_z, self.fixed_labels)
+        path = save_grid(images, self.run.samples / f"{name}.png")
+        if self.writer is not None:
+            import numpy as np
+
+            from ganforge.report.images import grid_image
+
+            self.writer.add_image("samples", np.asarray(grid_image(images).convert("RGB")),
+                                  self.step, dataformats="HWC")
+        return path
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {**ckpt.module_tensors("G", self.G), **ckpt.module_tensors("D", self.D)}
+        if self.G_ema is not None:
+            tensors.update(ckpt.module_tensors("G_ema", self.G_ema))
+        opt_g, opt_g_meta = ckpt.optimizer_tensors("opt_G", self.opt_G)
+        opt_d, opt_d_meta = ckpt.optimizer_tensors("opt_D", self.opt_D)
+        tensors.update(opt_g | opt_d | ckpt.rng_tensors())
+        tensors["rng/noise"] = self.noise_generator.get_state()
+        tensors.update({f"data/{k}": v for k, v in self.batches.state_dict().items()})
+        meta = {
+            "config": self.config.to_dict(),
+            "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
+                     "num_classes": self.spec.num_classes},
+            "step": self.step, "wall_time_s": self.elapsed(), "best_value": self.best_value,
+            "opt_G": opt_g_meta, "opt_D": opt_d_meta,
+            "ganforge": __import__("ganforge").__version__,
+        }
+        return tensors, meta
+
+    def save_checkpoint(self, name: str) -> None:
+        tensors, meta = self.state_tensors()
+        ckpt.save_checkpoint(self.run.checkpoints / f"{name}.safetensors", tensors, meta)
+
+    def load(self, path: Path) -> None:
+        tensors, meta = ckpt.load_checkpoint(path)
+        for prefix, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            if module is not None:
+                ckpt.load_module(prefix, module, tensors)
+        ckpt.load_optimizer("opt_G", self.opt_G, tensors, meta["opt_G"])
+        ckpt.load_optimizer("opt_D", self.opt_D, tensors, meta["opt_D"])
+        self.batches.load_state_dict({k[5:]: v for k, v in tensors.items()
+                                      if k.startswith("data/")})
+        ckpt.restore_rng(tensors)
+        self.noise_generator.set_state(tensors["rng/noise"])
+        self.step, self.wall_time_before = meta["step"], meta["wall_time_s"]
+        self.best_value = meta["best_value"]
+        if self.run is not None:
+            self.run.truncate_metrics_after(self.step)
+
+    def best_candidate(self, stats: dict[str, float], fid: float | None) -> tuple[str, float]:
+        if fid is not None:
+            return "fid", fid
+        return "loss_g", stats.get("loss_g", math.inf)
+
+    def evaluate(self) -> dict[str, Any]:
+        from ganforge.evaluation import evaluate_generator
+
+        with torch.random.fork_rng(devices=[]):  # evaluation must not shift training randomness
+            return evaluate_generator(self.sampling_generator(), self.config,
+                                      n=self.config.eval_n, device=self.device)
+
+    # ----- the loop -----
+    def elapsed(self) -> float:
+        return self.wall_time_before + time.perf_counter() - self.session_start
+
+    def train(self) -> Summary:
+        if self.run is not None:
+            self.run.save_config(self.config)
+            self.open_tensorboard()
+        progress = self.progress_bar()
+        self.session_start, start_step = time.perf_counter(), self.step
+        epoch = self.batches.epoch
+        try:
+            while self.step < self.total_steps:
+                self.train_step()
+                self.after_step(progress)
+                if self.batches.epoch != epoch and self.run is not None:
+                    epoch = self.batches.epoch
+                    self.save_samples(f"epoch_{epoch:04d}")
+        except KeyboardInterrupt:
+            progress.close()
+            self.flush_stats()
+            if self.run is not None:
+                self.save_checkpoint("last")
+            raise Interrupted(f"interrupted at step {self.step}; saved {self.last_path()}; "
+                              f"continue with: ganforge train --resume {self.run_path()}") from None
+        progress.close()
+        return self.finish(start_step)
+
+    def after_step(self, progress) -> None:
+        config, step = self.config, self.step
+        progress.update(1)
+        boundary = step % config.log_every == 0 or step == self.total_steps
+        checkpoint_due = step % config.checkpoint_every == 0 or step == self.total_steps
+        eval_due = config.eval_every and (step % config.eval_every == 0 or step == self.total_steps)
+        if not (boundary or checkpoint_due or eval_due):
+            return
+        stats = self.flush_stats()
+        progress.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)
+        if self.run is None:
+            return
+        if boundary:
+            self.log(stats, self.elapsed())
+        if config.sample_every and step % config.sample_every == 0:
+            self.save_samples(f"step_{step:06d}")
+        fid = self.evaluate_and_log() if eval_due else None
+        if checkpoint_due or fid is not None:
+            self.checkpoint(stats, fid)
+
+    def evaluate_and_log(self) -> float:
+        result = self.evaluate()
+        record = {"step": self.step, "time_s": round(self.elapsed(), 2),
+                  **{f"eval_{k}": result[k] for k in ("fid", "kid", "modes", "kl_uniform")}}
+        self.run.append_metrics(record)
+        if self.writer is not None:
+            for key in ("fid", "kid", "modes"):
+                self.writer.add_scalar(f"eval/{key}", result[key], self.step)
+        return result["fid"]
+
+    def checkpoint(self, stats: dict[str, float], fid: float | None) -> None:
+        _, value = self.best_candidate(stats, fid)
+        improved = value < self.best_value
+        if improved:
+            self.best_value = value
+        self.save_checkpoint("last")
+        if improved:
+            self.save_checkpoint("best")
+
+    def finish(self, start_step: int) -> Summary:
+        session_time = time.perf_counter() - self.session_start
+        summary = self.summary(session_time, start_step)
+        if self.run is None:
+            return summary
+        self.save_samples("final")
+        self.write_figures()
+        self.run.write_json("summary.json", summary.__dict__)
+        if self.writer is not None:
+            self.writer.close()
+        return summary
+
+    def summary(self, session_time: float, start_step: int) -> Summary:
+        rate = (self.step - start_step) / session_time if session_time > 0 else 0.0
+        images = rate * self.config.batch_size * self.config.d_steps * self.dist.world_size
+        metric = "fid" if self.config.eval_every else "loss_g"
+        return Summary(str(self.run_path()), self.step, round(self.elapsed(), 2), round(rate, 3),
+                       round(images, 1), metric,
+                       None if math.isinf(self.best_value) else self.best_value, self.last_stats)
+
+    def write_figures(self) -> None:
+        from ganforge.report.images import save_gif
+        from ganforge.report.plots import plot_losses
+
+        plot_losses(self.run.path, self.run.path / "losses.png")
+        frames = sorted(self.run.samples.glob("epoch_*.png")) or sorted(
+            self.run.samples.glob("step_*.png"))
+        save_gif(frames + [self.run.samples / "final.png"], self.run.samples / "progress.gif")
+
+    def open_tensorboard(self) -> None:
+        if self.config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run.path / "tensorboard"))
+
+    def progress_bar(self):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                    disable=not (self.config.progress and self.dist.is_main), desc="train")
+
+    def run_path(self) -> Path | None:
+        return self.run.path if self.run is not None else None
+
+    def last_path(self) -> Path | None:
+        return self.run.checkpoints / "last.safetensors" if self.run is not None else None
+
+
+def rebuild_config(meta: dict[str, Any]) -> Config:
+    return config_from_dict(meta["config"])

@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.data import InMemoryBatches, load_dataset, select
+from ganforge.data.augment import advanced, basic, build_augmentation, diff_cutout, random_shift
+from ganforge.data.datasets import bundled_mnist, to_float, to_uint8
+from ganforge.errors import GanforgeError
+from tests.conftest import needs_fashion, needs_mnist
+
+
+def test_bundled_mnist_is_the_official_test_set():
+    data = bundled_mnist()
+    assert data.images.shape == (10000, 1, 28, 28) and data.images.dtype == torch.uint8
+    assert data.labels[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]  # the published first labels
+    assert torch.bincount(data.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
+                                                     974, 1009]
+
+
+@needs_mnist
+def test_real_mnist_and_bundled_agree(data_dir):
+    test = load_dataset("mnist", data_dir, train=False)
+    assert torch.equal(test.images, bundled_mnist().images)
+    train = load_dataset("mnist", data_dir, train=True)
+    assert train.images.shape == (14262, 1, 28, 28)
+
+
+@needs_fashion
+def test_fashion_mnist_loads(data_dir):
+    data = load_dataset("fashion-mnist", data_dir)
+    assert data.images.shape == (60000, 1, 28, 28) and data.flips_allowed
+
+
+def test_offline_mnist_falls_back_to_the_bundled_set(tmp_path, caplog):
+    data = load_dataset("mnist", tmp_path / "nowhere", download=False)
+    assert len(data) == 10000 and "bundled" in data.source
+    assert "bundled MNIST test set" in caplog.text
+
+
+def test_missing_dataset_names_files_and_folder(tmp_path):
+    with pytest.raises(GanforgeError, match=r"FashionMNIST/raw.*--data-dir"):
+        load_dataset("fashion-mnist", tmp_path, download=False)
+
+
+def test_resize_and_channels():
+    data = load_dataset("mnist", "/nonexistent", download=False, image_size=32, channels=3)
+    assert data.images.shape == (10000, 3, 32, 32)
+
+
+def test_image_folder_with_classes_and_bad_paths(tmp_path):
+    for label, value in (("a", 0), ("b", 255)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(tmp_path / label / f"{i}.png")
+    data = load_dataset(f"folder:{tmp_path}", "", image_size=32)
+    assert data.images.shape == (6, 1, 32, 32)  # gray RGB files become one channel
+    assert data.num_classes == 2 and data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    with pytest.raises(GanforgeError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'missing'}", "")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanforgeError, match="holds no images"):
+        load_dataset(f"folder:{tmp_path / 'empty'}", "")
+
+
+def test_select_classes_and_subset():
+    data = bundled_mnist()
+    two = select(data, [0, 1], 1.0, seed=0)
+    assert set(two.labels.tolist()) == {0, 1} and len(two) == 980 + 1135
+    tenth = select(data, [], 0.1, seed=0)
+    assert len(tenth) == 1000 and torch.equal(tenth.images, select(data, [], 0.1, 0).images)
+    with pytest.raises(GanforgeError, match="classes"):
+        select(data, [12], 1.0, seed=0)
+
+
+def test_loader_visits_every_image_once_per_epoch():
+    data = select(bundled_mnist(), [], 0.01, seed=0)  # 100 images
+    data.images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 2, 2)
+    batches = InMemoryBatches(data, batch_size=10, seed=0, device=torch.device("cpu"))
+    seen = [batches.next()[0] for _ in range(10)]
+    values = torch.cat(seen)[:, 0, 0, 0].add(1).mul(127.5).round().long()
+    assert sorted(values.tolist()) == list(range(100))
+
+
+def test_two_ranks_split_each_global_batch():
+    data = bundled_mnist()
+    single = InMemoryBatches(data, 32, seed=3, device=torch.device("cpu"))
+    ranks = [InMemoryBatches(data, 16, seed=3, device=torch.device("cpu"), rank=r, world_size=2)
+             for r in (0, 1)]
+    for _ in range(5):
+        whole = single.next()[0]
+        parts = torch.cat([r.next()[0] for r in ranks])
+        assert torch.equal(whole, parts)
+
+
+def test_loader_state_round_trip_continues_identically():
+    data = bundled_mnist()
+    a = InMemoryBatches(data, 64, seed=1, device=torch.device("cpu"))
+    for _ in range(200):  # crosses an epoch boundary (156 batches per epoch)
+        a.next()
+    b = InMemoryBatches(data, 64, seed=99, device=torch.device("cpu"))
+    b.load_state_dict(a.state_dict())
+    for _ in range(5):
+        assert torch.equal(a.next()[1], b.next()[1])
+
+
+def test_uint8_float_round_trip():
+    images = torch.randint(0, 256, (4, 1, 5, 5), dtype=torch.uint8)
+    assert torch.equal(to_uint8(to_float(images)), images)
+
+
+def test_shift_moves_content_by_whole_pixels():
+    images = -torch.ones(64, 1, 28, 28)
+    images[:, :, 14, 14] = 1.0
+    torch.manual_seed(0)
+    shifted = random_shift(images, 2)
+    assert shifted.shape == images.shape
+    assert torch.all((shifted == 1).flatten(1).sum(1) == 1)  # the dot moves, intact
+    assert (shifted[:, :, 14, 14] != 1).any()
+
+
+def test_augmentations_keep_shape_range_and_respect_flips():
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+    for augment in (basic, advanced(False), advanced(True), diff_cutout):
+        out = augment(images)
+        assert out.shape == images.shape and out.min() >= -1 - 1e-5 and out.max() <= 1 + 1e-5
+    asymmetric = -torch.ones(256, 1, 28, 28)
+    asymmetric[:, :, :, :4] = 1  # a bar on the left edge
+    torch.manual_seed(0)
+    no_flip = advanced(False)(asymmetric)
+    assert no_flip[:, :, :, 20:].max() < 0.5  # never mirrored to the right
+    assert advanced(True)(asymmetric)[:, :, :, 24:].max() > 0.5
+    real, d_input = build_augmentation("diffaug", True)
+    assert real(images) is images and not torch.equal(d_input(images), images)
