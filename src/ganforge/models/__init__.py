@@ -16,7 +16,7 @@ from ganforge.registry import Registry
 Builder = Callable[..., tuple[Generator, Discriminator]]
 MODELS: Registry[Builder] = Registry("model")
 
-from ganforge.models import dcgan, mlp, mlp_conv  # noqa: E402,F401  (registers the models)
+from ganforge.models import dcgan, mlp, mlp_conv, resnet, upconv  # noqa: E402,F401  (registers the models)
 
 
 def build_models(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:

@@ -58,6 +58,10 @@ class Discriminator(nn.Module):
         super().__init__()
         self.head = nn.Linear(feature_dim, 1)
         self.projection = nn.Embedding(num_classes, feature_dim) if num_classes else None
+        if self.projection is not None:
+            # Embedding's default N(0, 1) init makes ⟨embed(y), h⟩ dominate the score from the first
+            # step when h is wide (6272-d for DCGAN), saturating D; SNGAN uses Xavier here.
+            nn.init.xavier_uniform_(self.projection.weight)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """One unnormalised score (logit) per image, shape N."""

@@ -1,0 +1,213 @@
+"""`ganforge interpolate`, `ganforge arithmetic` and `ganforge traverse`: figures from a trained
+generator's latent space (see docs/explore.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ganforge.errors import GanforgeError
+
+
+def register(commands) -> None:
+    from ganforge.cli import add_source_flags
+
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    interp = commands.add_parser(
+        "interpolate", formatter_class=formatter,
+        help="grid + GIF of latent interpolations between seeds (and classes, if conditional)")
+    add_source_flags(interp)
+    interp.add_argument("--from", dest="seed_from", type=int, metavar="SEED",
+                        help="start seed (with --to)")
+    interp.add_argument("--to", dest="seed_to", type=int, metavar="SEED", help="end seed")
+    interp.add_argument("--random", type=int, metavar="K",
+                        help="K random seed pairs (default 4 when --from/--to are not given)")
+    interp.add_argument("--seed", type=int, default=0, help="seed that draws the --random pairs")
+    interp.add_argument("--steps", type=int, default=10, help="images per row, ends included")
+    interp.add_argument("--method", choices=("slerp", "lerp"), default="slerp",
+                        help="great-circle (slerp) or straight-line (lerp) path")
+    interp.add_argument("--classes", metavar="A,B",
+                        help="conditional models: morph the class embedding from A to B "
+                             "(default 0,K-1)")
+    interp.add_argument("--class", dest="label", type=int,
+                        help="conditional models: class of the seed rows (default: row i → i mod K)")
+    interp.add_argument("--out", help="grid PNG (default RUN/explore/interpolate.png); the GIF "
+                                      "goes next to it")
+    interp.set_defaults(handler=cmd_interpolate)
+
+    arith = commands.add_parser(
+        "arithmetic", formatter_class=formatter,
+        help="latent arithmetic on seed groups and attribute directions, e.g. \"[1,5,9] - [2] + [7]\"")
+    add_source_flags(arith)
+    arith.add_argument("--expr", help="expression of terms: [1,5,9] (mean latent of seeds), 7, "
+                                      "thick, slant, class:3, each optionally 2*term, joined by + -")
+    add_direction_flags(arith)
+    arith.add_argument("--out", help="figure PNG (default RUN/explore/arithmetic.png, or "
+                                     "traverse_NAME.png with --direction)")
+    arith.set_defaults(handler=cmd_arithmetic)
+
+    trav = commands.add_parser(
+        "traverse", formatter_class=formatter,
+        help="rows of seeds moved along an attribute direction (thick, slant, class:K)")
+    add_source_flags(trav)
+    add_direction_flags(trav)
+    trav.add_argument("--out", help="figure PNG (default RUN/explore/traverse_NAME.png)")
+    trav.set_defaults(handler=cmd_traverse)
+
+
+def add_direction_flags(parser) -> None:
+    parser.add_argument("--direction", metavar="NAME",
+                        help="traverse this direction: thick, slant, class:K or a --labels column")
+    parser.add_argument("--strength", default="-3..3",
+                        help="strengths in latent standard deviations: a range LOW..HIGH (with "
+                             "--steps values) or a list like -2,0,2")
+    parser.add_argument("--steps", type=int, default=7, help="strengths in a LOW..HIGH range")
+    parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated seeds, one row each")
+    parser.add_argument("--class", dest="label", type=int,
+                        help="class to draw (conditional models; default 0)")
+    parser.add_argument("--samples", type=int, default=2000,
+                        help="latents sampled to measure an attribute direction")
+    parser.add_argument("--quantile", type=float, default=0.2,
+                        help="direction = mean latent of the top quantile − bottom quantile")
+    parser.add_argument("--labels", metavar="FILE",
+                        help="list_attr_celeba.txt-style file labelling generated images by seed "
+                             "(rows like 000123.png 1 -1 …): its columns become directions")
+
+
+# ----- shared -----
+def load(args):
+    from ganforge.cli import class_labels, generator_source
+    from ganforge.training.restore import load_generator
+    from ganforge.training.trainer import resolve_device
+
+    generator, config, meta = load_generator(generator_source(args), args.which, args.ema,
+                                             resolve_device(args.device))
+    if getattr(args, "label", None) is not None:
+        class_labels(generator, args.label, 1)  # validates the class
+    return generator, config, meta
+
+
+def default_out(args, meta: dict, name: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    return Path(meta["checkpoint_path"]).parent.parent / "explore" / name
+
+
+def parse_ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise GanforgeError(f"bad {what} '{text}'; give comma-separated integers like 0,1,2") from None
+    if not values:
+        raise GanforgeError(f"{what} is empty; give comma-separated integers like 0,1,2")
+    return values
+
+
+# ----- interpolate -----
+def cmd_interpolate(args) -> None:
+    from ganforge.latent import interpolate as lat
+    from ganforge.report.images import save_gif, save_grid
+
+    if (args.seed_from is None) != (args.seed_to is None):
+        raise GanforgeError("give both --from SEED and --to SEED (or --random K)")
+    if args.seed_from is not None and args.random is not None:
+        raise GanforgeError("give either --from/--to or --random, not both")
+    if args.steps < 2:
+        raise GanforgeError(f"--steps must be at least 2 (got {args.steps})")
+    generator, _, meta = load(args)
+    if args.classes and not generator.num_classes:
+        raise GanforgeError("--classes needs a conditional model (train with --conditional)")
+    pairs = ([(args.seed_from, args.seed_to)] if args.seed_from is not None
+             else lat.random_pairs(args.random or 4, args.seed))
+    labels = [args.label] * len(pairs) if args.label is not None else None
+    rows = list(lat.pair_rows(generator, pairs, args.steps, args.method, labels))
+    names = [f"seeds {a}→{b}" for a, b in pairs]
+    if generator.num_classes:
+        k = generator.num_classes
+        class_a, class_b = parse_ints(args.classes, "--classes") if args.classes else (0, k - 1)
+        rows.append(lat.class_morph_row(generator, pairs[0][0], class_a, class_b, args.steps,
+                                        "lerp"))
+        rows.append(lat.class_sweep_row(generator, pairs[0][0]))
+        names += [f"class {class_a}→{class_b} (seed {pairs[0][0]})",
+                  f"classes 0..{k - 1} (seed {pairs[0][0]})"]
+    images, width = lat.rows_to_grid(rows)
+    out = default_out(args, meta, "interpolate.png")
+    save_grid(images, out, nrow=width)
+    gif = save_gif(lat.gif_frames(rows), out.with_suffix(".gif"), frame_ms=120)
+    print(f"{args.method} interpolation, {args.steps} steps; rows: " + "; ".join(names))
+    print(f"wrote {out} and {gif}")
+
+
+# ----- arithmetic / traverse -----
+class Directions:
+    """Measures each named direction once per command."""
+
+    def __init__(self, generator, config, args) -> None:
+        self.generator, self.config, self.args = generator, config, args
+        self.cache: dict = {}
+
+    def __call__(self, name: str):
+        from ganforge.latent import directions as dirs
+
+        if name not in self.cache:
+            args = self.args
+            builtin = name in dirs.MEASURED or name.startswith("class:")
+            if args.labels and not builtin:
+                self.cache[name] = dirs.direction_from_attribute_file(
+                    args.labels, name, self.generator.latent_dim)
+            else:
+                self.cache[name] = dirs.attribute_direction(
+                    self.generator, name, self.config.image_dataset_name, n=args.samples,
+                    quantile=args.quantile, label=args.label)
+        return self.cache[name]
+
+
+def cmd_arithmetic(args) -> None:
+    import torch
+
+    from ganforge.latent.arithmetic import evaluate_expression, save_figure
+    from ganforge.training.sampling import generate
+
+    if args.direction:
+        if args.expr:
+            raise GanforgeError("give either --expr (arithmetic) or --direction (traversal), not both")
+        return cmd_traverse(args)
+    if not args.expr:
+        raise GanforgeError('give --expr "[1,5,9] - [2] + [7]" (or --direction NAME to traverse)')
+    generator, config, meta = load(args)
+    terms, vectors, result = evaluate_expression(args.expr, generator.latent_dim,
+                                                 Directions(generator, config, args))
+    device = next(generator.parameters()).device
+    latents = torch.cat([vectors, result[None]]).to(device)
+    labels = None
+    if generator.num_classes:
+        labels = torch.full((len(latents),), args.label or 0, dtype=torch.int64, device=device)
+    images = generate(generator, latents, labels)
+    out = default_out(args, meta, "arithmetic.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_figure([None if t.direction else images[i] for i, t in enumerate(terms)], terms,
+                images[-1], out, title=args.expr)
+    for term, vector in zip(terms, vectors):
+        print(f"  {term.describe()}  |v| = {vector.norm():.2f}")
+    print(f"  = result  |z| = {result.norm():.2f}  (a standard-normal latent has |z| ≈ "
+          f"{generator.latent_dim ** 0.5:.1f})")
+    print(f"wrote {out}")
+
+
+def cmd_traverse(args) -> None:
+    from ganforge.latent.directions import parse_strengths, traverse
+    from ganforge.report.images import save_grid
+
+    if not args.direction:
+        raise GanforgeError("give --direction NAME (thick, slant, class:K or a --labels column)")
+    strengths = parse_strengths(args.strength, args.steps)
+    seeds = parse_ints(args.seeds, "--seeds")
+    generator, config, meta = load(args)
+    direction = Directions(generator, config, args)(args.direction)
+    images = traverse(generator, direction, seeds, strengths, args.label)
+    safe = "".join(c if c.isalnum() else "_" for c in args.direction)
+    out = default_out(args, meta, f"traverse_{safe}.png")
+    save_grid(images.reshape(-1, *images.shape[2:]), out, nrow=len(strengths))
+    print(f"direction '{args.direction}': rows = seeds {', '.join(map(str, seeds))}; columns = "
+          f"strength " + ", ".join(f"{s:+.2g}" for s in strengths) + " (latent standard deviations)")
+    print(f"wrote {out}")

@@ -1,0 +1,435 @@
+"""`ganforge sweep`: train every combination of a grid of config values, evaluate each, tabulate.
+
+    ganforge sweep --grid "latent_dim=16,100 hidden_dim=16,100" --preset seed000-mlp --jobs 2
+
+Each combination is an ordinary run folder under the sweep folder (default sweeps/<fields>), trained
+from a complete config file written to `configs/<name>.yaml`. Re-running the same command is safe:
+a finished combination (summary.json at the full step count) is skipped, an interrupted or
+lengthened one is resumed with `train --resume`, and evaluations are cached in each run's
+`eval.json`. Outputs: sweep.csv (every number), sweep.md (the table), heatmap.png (2-D grids) and
+sweep.json (what was asked, read by `ganforge report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganforge.config import CONFIG_FIELDS, PRESETS, Config, build_config, check_key, coerce, save_yaml
+from ganforge.errors import GanforgeError
+
+GRID_HELP = 'write --grid "latent_dim=16,100 hidden_dim=16,100" (FIELD=V1,V2,… separated by spaces)'
+# fields that may differ between a finished run and a re-run of the sweep without retraining
+RUN_ONLY_FIELDS = {"steps", "epochs", "run_dir", "device", "progress", "tensorboard", "eval_n"}
+METRIC_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
+               "modes", "kl_uniform")
+
+
+@dataclass
+class Combination:
+    name: str
+    values: dict[str, Any]
+    config: Config
+    status: str = ""  # new | resume | done, then trained | skipped | failed (exit code)
+    steps: int = 0
+    wall_time_s: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.config.run_dir)
+
+
+# ----- the grid -----
+def parse_grid(text: str) -> dict[str, list[Any]]:
+    """'latent_dim=16,100 hidden_dim=16,100' → {'latent_dim': [16, 100], 'hidden_dim': [16, 100]}
+    with values coerced to each field's type; unknown fields and bad syntax are one-line errors."""
+    items = text.split()
+    if not items:
+        raise GanforgeError(f"--grid is empty; {GRID_HELP}")
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if item.count("=") != 1:
+            raise GanforgeError(f"bad --grid item '{item}'; {GRID_HELP}")
+        key, values = item.split("=")
+        key = key.strip().replace("-", "_")
+        check_key(key, "--grid")
+        if key == "run_dir":
+            raise GanforgeError("run_dir cannot be swept: every combination gets its own folder "
+                                "under --out")
+        if key in grid:
+            raise GanforgeError(f"--grid names '{key}' twice; list all its values once: "
+                                f"{key}=V1,V2")
+        parts = values.split(",")
+        if not values or any(not part.strip() for part in parts):
+            raise GanforgeError(f"--grid item '{item}' has an empty value; {GRID_HELP}")
+        coerced = [coerce(key, part.strip()) for part in parts]
+        if len(set(map(str, coerced))) != len(coerced):
+            raise GanforgeError(f"--grid item '{item}' repeats a value; list each value once")
+        grid[key] = coerced
+    return grid
+
+
+def slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-") or "x"
+
+
+def combination_name(values: dict[str, Any]) -> str:
+    return "_".join(f"{key}={slug(value)}" for key, value in values.items())
+
+
+def default_out(grid: dict[str, list[Any]]) -> Path:
+    return Path("sweeps") / "-".join(grid)
+
+
+def plan(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
+         config_file: str | None = None, overrides: dict[str, Any] | None = None
+         ) -> list[Combination]:
+    """One validated config per combination (all validated before anything trains)."""
+    overrides = dict(overrides or {})
+    if "run_dir" in overrides:
+        raise GanforgeError("--run-dir cannot be used with sweep; give the sweep folder as --out")
+    both = sorted(set(grid) & set(overrides))
+    if both:
+        raise GanforgeError(f"'{both[0]}' is both in --grid and given as a flag; drop one of them")
+    if preset is None and config_file is None and "model" not in overrides and "model" not in grid:
+        preset = "default"
+    combos = []
+    for values in itertools.product(*grid.values()):
+        chosen = dict(zip(grid, values))
+        name = combination_name(chosen)
+        config = build_config(preset, config_file,
+                              {**overrides, **chosen, "run_dir": str(out / name)})
+        combos.append(Combination(name, chosen, config))
+    return combos
+
+
+# ----- what is left to do -----
+def target_reached(combo: Combination, meta: dict) -> bool:
+    """True when the run finished with the requested length (summary.json at the full steps)."""
+    summary_file = combo.path / "summary.json"
+    if not summary_file.exists():
+        return False
+    summary = json.loads(summary_file.read_text())
+    saved = meta["config"]
+    same_length = (saved.get("steps") == combo.config.steps
+                   and saved.get("epochs") == combo.config.epochs)
+    return same_length and summary.get("steps") == meta["step"]
+
+
+def run_state(combo: Combination) -> str:
+    """'new', 'resume' or 'done'; a run folder holding a different config is an error."""
+    from ganforge.training.checkpoint import load_checkpoint
+
+    last = combo.path / "checkpoints" / "last.safetensors"
+    if not last.exists():
+        return "new"
+    _, meta = load_checkpoint(last)
+    wanted = combo.config.to_dict()
+    for key, value in meta["config"].items():
+        if key not in RUN_ONLY_FIELDS and key in wanted and wanted[key] != value:
+            raise GanforgeError(f"'{combo.path}' holds a run with {key}={value!r}, but this sweep "
+                                f"asks for {key}={wanted[key]!r}; use another --out or delete "
+                                f"that folder")
+    return "done" if target_reached(combo, meta) else "resume"
+
+
+# ----- training -----
+def train_argv(combo: Combination, config_path: Path) -> list[str]:
+    argv = ["train", "--config", str(config_path)]
+    if combo.status == "resume":
+        argv += ["--resume", str(combo.path)]
+    return argv
+
+
+def train_in_process(argv: list[str]) -> int:
+    from ganforge.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0) if not isinstance(exit.code, str) else 2
+    return 0
+
+
+def train_subprocess(argv: list[str], log_file: Path, threads: int) -> int:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("a") as log:
+        return subprocess.run([sys.executable, "-m", "ganforge", *argv], stdout=log,
+                              stderr=subprocess.STDOUT, env=env).returncode
+
+
+def train_all(todo: list[Combination], out: Path, jobs: int, log: Callable[[str], None]) -> None:
+    configs = out / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    argvs = []
+    for combo in todo:
+        config_path = configs / f"{combo.name}.yaml"
+        save_yaml(combo.config, config_path)
+        argvs.append(train_argv(combo, config_path))
+        log(f"{'resume' if combo.status == 'resume' else 'train'} {combo.name}")
+    from ganforge.training.trainer import Interrupted
+
+    interrupted = Interrupted("sweep interrupted; finished runs are kept and the interrupted ones "
+                              "saved: run the same command again to resume")
+    try:
+        if jobs <= 1:
+            codes = []
+            for argv in argvs:
+                codes.append(train_in_process(argv))
+                if codes[-1] == 130:
+                    raise interrupted
+        else:
+            # Ctrl-C reaches the subprocesses too (same process group): each saves and exits 130
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                codes = list(pool.map(
+                    lambda item: train_subprocess(item[1], item[0].path / "train.log", threads),
+                    zip(todo, argvs)))
+            if 130 in codes:
+                raise interrupted
+    except KeyboardInterrupt:
+        raise interrupted from None
+    for combo, code in zip(todo, codes):
+        combo.status = "trained" if code == 0 else f"failed ({code})"
+        if code:
+            where = f"; see {combo.path / 'train.log'}" if jobs > 1 else ""
+            log(f"{combo.name} failed with exit code {code}{where}")
+
+
+# ----- evaluation -----
+def evaluate_run(combo: Combination, n: int, features: str | None = None) -> dict[str, Any]:
+    """evaluate_source on the run, cached in RUN/eval.json per (checkpoint, step, n, features)."""
+    from ganforge.evaluation import evaluate_source
+    from ganforge.training.checkpoint import load_checkpoint
+    from ganforge.training.restore import default_checkpoint
+
+    checkpoint = default_checkpoint(combo.path)
+    _, meta = load_checkpoint(checkpoint)
+    key = {"checkpoint": checkpoint.name, "step": meta["step"], "n": n, "features": features}
+    cache = combo.path / "eval.json"
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["result"]
+    result = evaluate_source(str(combo.path), n=n, features=features)
+    cache.write_text(json.dumps({"key": key, "result": result}, indent=2) + "\n")
+    return result
+
+
+def collect(combo: Combination) -> None:
+    summary_file = combo.path / "summary.json"
+    if summary_file.exists():
+        summary = json.loads(summary_file.read_text())
+        combo.steps, combo.wall_time_s = summary.get("steps", 0), summary.get("wall_time_s")
+
+
+# ----- tables and figures -----
+def format_number(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def write_csv(combos: list[Combination], grid: dict[str, list[Any]], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*grid, "run", "status", "steps", "wall_time_s", *METRIC_KEYS])
+        for c in combos:
+            writer.writerow([*c.values.values(), c.name, c.status, c.steps, c.wall_time_s,
+                             *(c.metrics.get(k) for k in METRIC_KEYS)])
+
+
+def markdown_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str:
+    fids = [c.metrics.get("fid") for c in combos if c.metrics.get("fid") is not None]
+    best = min(fids) if fids else None
+    head = [*grid, "FID", "KID", "modes", "precision", "recall", "steps", "wall time", "status"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(
+        "---:" if h not in ("status",) else "---" for h in head) + "|"]
+    for c in combos:
+        fid = format_number(c.metrics.get("fid"))
+        if best is not None and c.metrics.get("fid") == best:
+            fid = f"**{fid}**"
+        cells = [*(str(v) for v in c.values.values()), fid, format_number(c.metrics.get("kid")),
+                 format_number(c.metrics.get("modes")), format_number(c.metrics.get("precision"), 3),
+                 format_number(c.metrics.get("recall"), 3), str(c.steps),
+                 format_duration(c.wall_time_s), c.status]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(combos: list[Combination], grid: dict[str, list[Any]], path: Path,
+                   settings: dict[str, Any]) -> None:
+    grid_text = " ".join(f"{k}={','.join(map(str, v))}" for k, v in grid.items())
+    lines = [f"# Sweep {path.parent.name}", "",
+             f"Grid: `{grid_text}`" + (f"; preset `{settings['preset']}`" if settings.get("preset")
+                                        else ""),
+             ""]
+    if settings.get("overrides"):
+        lines += ["Overrides: " + ", ".join(f"`{k}={v}`" for k, v in settings["overrides"].items()),
+                  ""]
+    evaluated = [c for c in combos if c.metrics.get("fid") is not None]
+    if evaluated:
+        best = min(evaluated, key=lambda c: c.metrics["fid"])
+        lines += [f"Best FID: **{format_number(best.metrics['fid'])}** with "
+                  + ", ".join(f"{k}={v}" for k, v in best.values.items())
+                  + f" (evaluated on {best.metrics.get('n')} samples, "
+                    f"{best.metrics.get('features', 'domain')} features).", ""]
+    lines += [markdown_table(combos, grid), ""]
+    if (path.parent / "heatmap.png").exists():
+        lines += ["![FID heat map](heatmap.png)", ""]
+    path.write_text("\n".join(lines))
+
+
+def write_heatmap(combos: list[Combination], grid: dict[str, list[Any]], path: Path,
+                  metric: str = "fid") -> Path | None:
+    """FID of a 2-D grid as a heat map (rows: first field, columns: second); None otherwise."""
+    if len(grid) != 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    (row_key, row_values), (col_key, col_values) = grid.items()
+    table = np.full((len(row_values), len(col_values)), np.nan)
+    for c in combos:
+        value = c.metrics.get(metric)
+        if value is not None:
+            table[row_values.index(c.values[row_key]), col_values.index(c.values[col_key])] = value
+    if np.isnan(table).all():
+        return None
+    fig, axis = plt.subplots(figsize=(1.2 * len(col_values) + 2.5, 0.9 * len(row_values) + 1.8))
+    image = axis.imshow(table, cmap="viridis_r")
+    axis.set_xticks(range(len(col_values)), [str(v) for v in col_values])
+    axis.set_yticks(range(len(row_values)), [str(v) for v in row_values])
+    axis.set(xlabel=col_key, ylabel=row_key, title=f"{metric.upper()} (lower is better)")
+    finite = table[~np.isnan(table)]
+    middle = (finite.min() + finite.max()) / 2
+    for (i, j), value in np.ndenumerate(table):
+        if not np.isnan(value):
+            axis.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=9,
+                      color="white" if value > middle else "black")
+    fig.colorbar(image, ax=axis, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# ----- the whole sweep -----
+def run_sweep(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
+              config_file: str | None = None, overrides: dict[str, Any] | None = None,
+              jobs: int = 1, eval_n: int = 10_000, features: str | None = None,
+              log: Callable[[str], None] | None = None) -> list[Combination]:
+    log = log or (lambda message: print(f"sweep: {message}", flush=True))
+    if jobs < 1:
+        raise GanforgeError(f"--jobs must be >= 1 (got {jobs})")
+    if eval_n < 0:
+        raise GanforgeError(f"--eval-n must be >= 0 (got {eval_n}); 0 skips evaluation")
+    overrides = dict(overrides or {})
+    if jobs > 1:
+        overrides.setdefault("progress", False)
+    combos = plan(grid, out, preset, config_file, overrides)
+    for combo in combos:  # refuses run folders of another setting before anything is written
+        combo.status = run_state(combo)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"grid": grid, "preset": preset, "config_file": config_file,
+                "overrides": {k: v for k, v in overrides.items() if k != "progress"},
+                "runs": [c.name for c in combos], "eval_n": eval_n}
+    (out / "sweep.json").write_text(json.dumps(settings, indent=2) + "\n")
+    for combo in combos:
+        if combo.status == "done":
+            log(f"skip {combo.name}: already trained")
+    todo = [c for c in combos if c.status != "done"]
+    log(f"{len(combos)} combinations in {out}: {len(todo)} to train, "
+        f"{len(combos) - len(todo)} already done")
+    start = time.perf_counter()
+    if todo:
+        train_all(todo, out, jobs, log)
+    for combo in combos:
+        if combo.status == "done":
+            combo.status = "skipped"
+        collect(combo)
+        if eval_n and not combo.status.startswith("failed") and combo.steps:
+            combo.metrics = evaluate_run(combo, eval_n, features)
+    write_csv(combos, grid, out / "sweep.csv")
+    heatmap = write_heatmap(combos, grid, out / "heatmap.png")
+    if heatmap is None and (out / "heatmap.png").exists():
+        (out / "heatmap.png").unlink()
+    write_markdown(combos, grid, out / "sweep.md", settings)
+    log(f"finished in {time.perf_counter() - start:.0f} s; wrote {out / 'sweep.csv'}, "
+        f"{out / 'sweep.md'}" + (f", {heatmap}" if heatmap else ""))
+    return combos
+
+
+# ----- command line -----
+def register(commands) -> None:
+    from ganforge.cli import add_config_flags
+
+    sweep = commands.add_parser(
+        "sweep", formatter_class=argparse.ArgumentDefaultsHelpFormatter, conflict_handler="resolve",
+        help="train and evaluate every combination of a grid of config values")
+    sweep.add_argument("--grid", action="append", required=True, metavar="SPEC",
+                       help='fields and values, e.g. "latent_dim=16,100 hidden_dim=16,100" '
+                            "(may be repeated)")
+    sweep.add_argument("--preset", choices=sorted(PRESETS),
+                       help="named setup every combination starts from")
+    sweep.add_argument("--config", dest="config_file", metavar="FILE",
+                       help="YAML file of config fields every combination starts from")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="combinations trained at once (parallel subprocesses)")
+    sweep.add_argument("--out", help="sweep folder (default sweeps/<grid fields>)")
+    sweep.add_argument("--eval-features", dest="sweep_features", choices=("domain", "inception"),
+                       help="feature network for FID (default: the run's)")
+    add_config_flags(sweep)
+    # replaces the config field's flag: one count for the final evaluation of every combination
+    # and for the --eval-every evaluations during training
+    sweep.add_argument("--eval-n", "--eval_n", dest="sweep_eval_n", type=int, default=10_000,
+                       help="generated images per evaluation of each combination (also used by "
+                            "--eval-every during training); 0 = do not evaluate")
+    sweep.set_defaults(handler=cmd_sweep)
+
+
+def cmd_sweep(args) -> None:
+    grid = parse_grid(" ".join(args.grid))
+    overrides = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
+    if args.sweep_eval_n > 0:
+        overrides["eval_n"] = args.sweep_eval_n
+    out = Path(args.out) if args.out else default_out(grid)
+    combos = run_sweep(grid, out, args.preset, args.config_file, overrides, args.jobs,
+                       args.sweep_eval_n, args.sweep_features)
+    print(markdown_table(combos, grid))
+    failed = [c.name for c in combos if c.status.startswith("failed")]
+    if failed:
+        raise GanforgeError(f"{len(failed)} of {len(combos)} combinations failed ({failed[0]}"
+                            f"{', …' if len(failed) > 1 else ''}); see their train.log or the "
+                            f"messages above, then rerun the same command")

@@ -1,0 +1,205 @@
+"""Model zoo: every architecture × loss × conditioning trains on real MNIST, and each training option
+does what it says (EMA, residual D, upconv G, spectral norm of G, d_steps, TTUR, R1, DiffAugment,
+class-conditional sampling)."""
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ganforge.data.augment as augment
+from ganforge.config import Config, build_config
+from ganforge.losses import LOSSES, r1_penalty
+from ganforge.models import MODELS, ModelSpec, build_models
+from ganforge.models.resnet import DownBlock, UpBlock
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.ema import update_ema
+from ganforge.training.trainer import Trainer
+from tests.conftest import tiny_overrides
+from tests.test_training import cli, train
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def trainer(data_dir, tmp_path, **extra) -> Trainer:
+    """A Trainer without a run folder (nothing written), on 2% of real MNIST."""
+    overrides = tiny_overrides(data_dir, tmp_path / "run", subset=0.02, **extra)
+    return Trainer(build_config(overrides=overrides), None)
+
+
+def adam_steps(optimizer: torch.optim.Optimizer) -> set[int]:
+    return {int(state["step"]) for state in optimizer.state.values()}
+
+
+# ----- every architecture × every loss × conditional on/off -----
+@pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "cond"])
+@pytest.mark.parametrize("loss", LOSSES.names())
+@pytest.mark.parametrize("model", MODELS.names())
+def test_every_model_and_loss_trains_200_steps(data_dir, tmp_path, monkeypatch, model, loss,
+                                               conditional):
+    # the loss plot and GIF (about 1 s of matplotlib per run) are covered in test_training.py
+    monkeypatch.setattr(Trainer, "write_figures", lambda self: None)
+    run = tmp_path / "run"
+    assert train(data_dir, run, model=model, loss=loss, conditional=conditional, steps=200,
+                 batch_size=8, width=4, hidden_dim=8, latent_dim=8, log_every=100,
+                 checkpoint_every=200, grid_size=4) == 0
+    tensors, meta = ckpt.load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 200 and meta["spec"]["num_classes"] == (10 if conditional else 0)
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith(("G/", "D/")))
+
+
+# ----- EMA -----
+def test_update_ema_is_decay_times_ema_plus_rest_times_online():
+    torch.manual_seed(0)
+    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = copy.deepcopy(online)
+    for p in ema.parameters():
+        p.data.normal_()
+    online(torch.randn(8, 3))  # moves BatchNorm's running statistics (buffers) of `online` only
+    before = [p.detach().clone() for p in ema.parameters()]
+    update_ema(ema, online, 0.75)
+    for old, new, target in zip(before, ema.parameters(), online.parameters()):
+        torch.testing.assert_close(new, 0.75 * old + 0.25 * target)
+    for ema_buffer, buffer in zip(ema.buffers(), online.buffers(), strict=True):
+        assert torch.equal(ema_buffer, buffer)
+
+
+def test_trainer_ema_uses_the_configured_decay(data_dir, tmp_path):
+    t = trainer(data_dir, tmp_path, model="resnet", ema_decay=0.9)  # BatchNorm buffers in G
+    t.train_step()  # G_ema starts equal to G; after a step they differ
+    before = [p.detach().clone() for p in t.G_ema.parameters()]
+    t.train_step()
+    for old, new, online in zip(before, t.G_ema.parameters(), t.G.parameters(), strict=True):
+        torch.testing.assert_close(new, 0.9 * old + 0.1 * online)
+    assert not all(torch.equal(a, b) for a, b in zip(t.G_ema.parameters(), t.G.parameters()))
+    for ema_buffer, buffer in zip(t.G_ema.buffers(), t.G.buffers(), strict=True):
+        assert torch.equal(ema_buffer, buffer)
+
+
+# ----- architecture options -----
+def test_residual_gd_puts_residual_blocks_in_d_and_g_does_not():
+    spec = ModelSpec(1, 28, 0)
+    for residual, d_blocks in (("g", 0), ("gd", 3)):
+        config = Config(model="resnet", width=8, residual=residual, steps=1)
+        generator, discriminator = build_models(config, spec)
+        assert sum(isinstance(m, UpBlock) for m in generator.modules()) == 2  # 7 → 14 → 28 px
+        assert sum(isinstance(m, DownBlock) for m in discriminator.modules()) == d_blocks
+        assert discriminator(generator(torch.randn(2, config.latent_dim))).shape == (2,)
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_upconv_generator_is_fully_convolutional(size, num_classes):
+    config = Config(model="upconv", width=8, latent_dim=12, steps=1)
+    generator, _ = build_models(config, ModelSpec(1, size, num_classes))
+    kinds = {type(m) for m in generator.modules()}
+    assert nn.Linear not in kinds and nn.Upsample in kinds
+    transposed = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(transposed) == 1 and transposed[0].stride == (1, 1)  # only z (1×1) → start size
+    assert transposed[0].kernel_size == ((7, 7) if size == 28 else (4, 4))
+
+
+def spectral_norm(layer: nn.Module) -> float:
+    """Largest singular value of the weight as spectral_norm reshapes it (dim 1 for ConvT)."""
+    weight = layer.weight.movedim(1, 0) if isinstance(layer, nn.ConvTranspose2d) else layer.weight
+    return torch.linalg.matrix_norm(weight.flatten(1), ord=2).item()
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_spectral_norm_gd_also_bounds_the_generator(model):
+    torch.manual_seed(0)
+    spec = ModelSpec(1, 28, 0)
+    config = Config(model=model, width=8, hidden_dim=16, depth=2, latent_dim=12, steps=1)
+    generator, _ = build_models(dataclasses.replace(config, spectral_norm="d"), spec)
+    assert not any(nn.utils.parametrize.is_parametrized(m) for m in generator.modules())
+
+    generator, _ = build_models(dataclasses.replace(config, spectral_norm="gd"), spec)
+    layers = [m for m in generator.modules() if isinstance(m, WEIGHT_LAYERS)]
+    assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    with torch.no_grad():
+        for _ in range(50):  # power iterations run in training-mode forwards
+            generator(torch.randn(4, 12))
+    generator.eval()
+    with torch.no_grad():
+        for layer in layers:
+            assert spectral_norm(layer) == pytest.approx(1.0, abs=0.05), layer
+
+
+# ----- training options -----
+def test_d_steps_3_makes_three_d_updates_per_g_update(data_dir, tmp_path):
+    t = trainer(data_dir, tmp_path, d_steps=3)
+    for _ in range(2):
+        t.train_step()
+    assert adam_steps(t.opt_D) == {6} and adam_steps(t.opt_G) == {2}
+
+
+def test_ttur_learning_rates_reach_the_optimizers(data_dir, tmp_path):
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=2, lr_g=1e-4, lr_d=4e-4) == 0
+    _, meta = ckpt.load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert [g["lr"] for g in meta["opt_G"]["param_groups"]] == [1e-4]
+    assert [g["lr"] for g in meta["opt_D"]["param_groups"]] == [4e-4]
+
+
+def test_r1_penalty_adds_its_gradient_to_the_d_update(data_dir, tmp_path):
+    """D's gradient with r1_gamma=γ minus the one without is exactly γ/2·∇θ E‖∇ₓD(x)‖² on the
+    real images, and the updated weights differ."""
+    gamma = 4.0
+    plain = trainer(data_dir, tmp_path, dropout=0.0)
+    r1 = trainer(data_dir, tmp_path, dropout=0.0, r1_gamma=gamma)
+    assert all(torch.equal(a, b) for a, b in zip(plain.D.parameters(), r1.D.parameters()))
+    reference = copy.deepcopy(r1.D)
+    real, _ = r1.batches.next()
+    fake = torch.rand_like(real) * 2 - 1
+    plain.discriminator_step(real, fake, None, None)
+    r1.discriminator_step(real, fake, None, None)
+
+    x = real.clone().requires_grad_(True)
+    params = list(reference.parameters())
+    penalty = r1_penalty(reference(x), x)
+    grads = torch.autograd.grad(penalty, params, allow_unused=True)
+    expected = [torch.zeros_like(p) if g is None else 0.5 * gamma * g for p, g in zip(params, grads)]
+    assert sum(e.abs().sum() for e in expected) > 0
+    for p_plain, p_r1, extra in zip(plain.D.parameters(), r1.D.parameters(), expected, strict=True):
+        torch.testing.assert_close(p_r1.grad - p_plain.grad, extra, rtol=1e-3, atol=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(plain.D.parameters(), r1.D.parameters()))
+
+
+@pytest.mark.parametrize("name, calls_per_step", [("diffaug", 3), ("none", 0)])
+def test_diffaug_is_applied_to_real_and_fake_d_inputs(data_dir, tmp_path, monkeypatch, name,
+                                                       calls_per_step):
+    """The stand-in augmentation shifts images by +10, out of the [-1, 1] image range: every image
+    D sees (real and fake in its own step, fake in G's step) must carry the shift."""
+    calls = []
+
+    def marker(images):
+        calls.append(images.shape[0])
+        return images + 10
+
+    monkeypatch.setattr(augment, "diffaug", marker)
+    t = trainer(data_dir, tmp_path, augment=name, batch_size=8)
+    seen = []
+    t.D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    for _ in range(2):
+        t.train_step()
+    assert len(calls) == 2 * calls_per_step and all(n == 8 for n in calls)
+    assert [len(images) for images in seen] == [16, 8, 16, 8]  # D step: real + fake; G step: fake
+    for images in seen:
+        assert (images.amin() >= 9) if name == "diffaug" else (images.amax() <= 1)
+
+
+def test_conditional_model_samples_a_chosen_class(data_dir, tmp_path):
+    run = tmp_path / "run"
+    assert train(data_dir, run, model="upconv", conditional=True, steps=5) == 0
+    images = {}
+    for label in (7, 3):
+        out = tmp_path / f"class{label}.npz"
+        assert cli("sample", "--run", str(run), "--class", str(label), "--n", "6",
+                   "--npz", str(out)) == 0
+        images[label] = np.load(out)["x"]
+        assert images[label].shape == (6, 1, 28, 28) and images[label].dtype == np.uint8
+    assert not np.array_equal(images[7], images[3])  # same noise seed, the label changes the images
+    assert cli("sample", "--run", str(run), "--class", "10", "--npz", str(tmp_path / "x.npz")) == 2
