@@ -20,6 +20,10 @@ from ganforge.metrics.evaluate import evaluate_images, format_table, load_images
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("GANFORGE_DATA", REPO.parent / "shared" / "data"))
+# pytorch-fid's sqrtm call uses a SciPy argument deprecated in 1.16, and the tiny sample counts
+# used here make covariances singular; both warnings are expected in this file.
+pytestmark = [pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:Matrix is singular")]
 RESULT_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
                "modes", "kl_uniform", "class_hist", "n"}
 
@@ -74,8 +78,8 @@ def brute_force_mmd2(x: list[list[float]], y: list[list[float]]) -> float:
 def test_kid_matches_brute_force():
     x, y = random_features(9, 4, 2), random_features(9, 4, 3, shift=0.5)
     mean, std = maths.kid(x, y, subset_size=9, subsets=3)
-    assert mean == pytest.approx(brute_force_mmd2(x.tolist(), y.tolist()), rel=1e-9)
-    assert std == pytest.approx(0.0, abs=1e-12)  # full sets each time: permutations only
+    assert mean == pytest.approx(brute_force_mmd2(x.tolist(), y.tolist()), rel=1e-5)  # float32
+    assert std == pytest.approx(0.0, abs=1e-5)  # full sets each time: only the order changes
 
 
 def test_kid_near_zero_for_same_distribution_positive_for_shifted():
@@ -194,6 +198,12 @@ def test_shipped_classifier_accuracy_on_test_images(dataset, minimum):
 # ---------------------------------------------------------------- evaluate_images
 
 
+@pytest.fixture(autouse=True)
+def fewer_kid_subsets(monkeypatch):
+    """10 KID subsets instead of 100 keep these tests fast; the estimator is tested above."""
+    monkeypatch.setattr(maths, "KID_SUBSETS", 10)
+
+
 @needs_data("MNIST")
 def test_real_images_score_well_and_reference_is_cached(tmp_path):
     from ganforge.data.datasets import load_dataset
@@ -220,6 +230,16 @@ def test_noise_scores_badly(tmp_path):
     assert set(result) >= RESULT_KEYS and "label_accuracy" not in result
     assert result["fid"] > 100 and result["precision"] < 0.05 and result["coverage"] < 0.05
     assert result["kid"] > 10 * result["kid_std"]
+
+
+def test_cache_location_follows_env(tmp_path, monkeypatch):
+    from ganforge.metrics.reference import cache_root
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path))
+    assert cache_root() == tmp_path / "reference"
+    assert cache_root(tmp_path / "x") == tmp_path / "x" / "reference"
+    monkeypatch.delenv("GANFORGE_CACHE")
+    assert cache_root() == Path("~/.cache/ganforge/reference").expanduser()
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):
@@ -319,7 +339,7 @@ def test_inception_features_equal_pytorch_fid(hub_with, random_inception_file):
     pytorch-fid's InceptionV3 loading the same weights from its own hub cache."""
     from pytorch_fid.inception import InceptionV3
 
-    images = torch.randint(0, 256, (2, 1, 28, 28), generator=torch.Generator().manual_seed(2),
+    images = torch.randint(0, 256, (1, 1, 28, 28), generator=torch.Generator().manual_seed(2),
                            dtype=torch.uint8)
     ours = inception.load_inception(str(random_inception_file))
     with torch.inference_mode():

@@ -1,0 +1,185 @@
+"""One call from generated uint8 images to every sample-quality number, against a cached reference.
+
+Protocol (docs/evaluation.md): the first `n` samples (default 10,000) against the first `n` images
+of the reference split (capped at its size), features from the dataset's own classifier
+("domain", MNIST/Fashion-MNIST) or pytorch-fid's InceptionV3 ("inception"). Class-based numbers
+(score, modes, histogram, label accuracy) always use the domain classifier, when one exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.data.datasets import load_dataset, to_uint8
+from ganforge.errors import GanforgeError
+from ganforge.metrics import classifier, maths
+from ganforge.metrics.features import feature_net
+from ganforge.metrics.reference import load_reference
+
+log = logging.getLogger("ganforge")
+
+DEFAULT_N = 10_000
+MIN_IMAGES = maths.PRDC_K + 2  # k-NN radii need k neighbours besides the point itself
+CLASS_KEYS = ("score", "modes", "kl_uniform", "class_hist")
+
+
+def check_images(images: torch.Tensor, labels: torch.Tensor | None) -> None:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(
+            images).__name__
+        raise GanforgeError(f"evaluation needs uint8 images shaped N×C×H×W, got {got}; "
+                            f"convert with ganforge.data.datasets.to_uint8")
+    if len(images) < MIN_IMAGES:
+        raise GanforgeError(f"evaluation needs at least {MIN_IMAGES} images, got {len(images)}; "
+                            f"generate more samples")
+    if labels is not None and len(labels) != len(images):
+        raise GanforgeError(f"{len(labels)} labels for {len(images)} images; give one intended "
+                            f"label per image")
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("device 'cuda' requested but no CUDA GPU is available; "
+                            "use --device cpu")
+    return device
+
+
+def class_numbers(probs: torch.Tensor | None, labels: torch.Tensor | None) -> dict:
+    """Classifier score, mode coverage and (for conditional models) label accuracy."""
+    if probs is None:  # no classifier for this dataset: keys stay, values say "not available"
+        result: dict = dict.fromkeys(CLASS_KEYS)
+        if labels is not None:
+            result["label_accuracy"] = None
+        return result
+    result = {"score": maths.classifier_score(probs), **maths.mode_coverage(
+        maths.class_histogram(probs))}
+    if labels is not None:
+        result["label_accuracy"] = maths.label_accuracy(probs, labels)
+    return result
+
+
+def domain_probs(dataset: str, images: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    if dataset not in classifier.DOMAIN_DATASETS:
+        return None
+    model, _ = classifier.load_domain_classifier(dataset)
+    return classifier.features_and_probs(model, images, device)[1]
+
+
+def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "data",
+                    ref: str = "test", features: str = "domain", n: int | None = None,
+                    inception_weights: str | Path | None = None,
+                    labels: torch.Tensor | None = None, cache_dir: str | Path | None = None,
+                    device: str | torch.device = "cpu") -> dict:
+    """FID, KID, precision/recall/density/coverage, classifier score and mode coverage of uint8
+    `images` (N×C×H×W) against the real `dataset`; a flat dict, see the module docstring."""
+    check_images(images, labels)
+    device = check_device(device)
+    count = n or DEFAULT_N
+    samples = images[:count]
+    labels = None if labels is None else labels[:count]
+    if len(samples) < count:
+        log.warning("evaluating %d samples against up to %d reference images (n=%d); FID is "
+                    "biased upwards at small sample counts", len(samples), count, count)
+    net = feature_net(features, dataset, inception_weights)
+    reference = load_reference(dataset, data_dir, ref, count, net, cache_dir, device)
+    fake, probs = net(samples, device)
+    if probs is None:
+        probs = domain_probs(dataset, samples, device)
+    mu, sigma = maths.gaussian_stats(fake)
+    kid_mean, kid_std = maths.kid(reference.features, fake)
+    result = {"fid": maths.frechet_distance(mu, sigma, reference.mu, reference.sigma),
+              "kid": kid_mean, "kid_std": kid_std,
+              **maths.prdc(reference.features.to(device), fake.to(device),
+                           real_radii=reference.radii),
+              **class_numbers(probs, labels),
+              "n": len(samples), "n_ref": len(reference.features), "features": net.name,
+              "ref": ref, "dataset": dataset}
+    return result
+
+
+def load_images(source: str | Path) -> torch.Tensor:
+    """uint8 N×C×H×W images from a `.npz` file (array `x`: uint8, or float in [-1, 1]; N×C×H×W,
+    N×H×W×C or N×H×W) or from an image folder."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise GanforgeError(f"'{path}' does not exist; pass a .npz file with an array 'x' or an "
+                            f"image folder")
+    if path.is_dir():
+        return load_dataset(f"folder:{path}", ".").images
+    if path.suffix.lower() != ".npz":
+        raise GanforgeError(f"cannot read images from '{path}'; pass a .npz file with an array "
+                            f"'x' or an image folder")
+    return array_to_uint8(read_npz(path, "x"), path)
+
+
+def load_labels(source: str | Path) -> torch.Tensor | None:
+    """Intended class labels stored next to the images (`y` in a .npz), else None."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "y" in data.files:
+                return torch.as_tensor(data["y"].astype(np.int64)).flatten()
+    return None
+
+
+def read_npz(path: Path, key: str) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if key not in data.files:
+                raise GanforgeError(f"'{path}' has no array '{key}' (it holds: "
+                                    f"{', '.join(data.files) or 'nothing'}); save the images "
+                                    f"as np.savez(path, {key}=images)")
+            return data[key]
+    except (OSError, ValueError) as err:
+        raise GanforgeError(f"cannot read '{path}' as .npz ({err}); save images with "
+                            f"np.savez(path, x=images)") from None
+
+
+def array_to_uint8(array: np.ndarray, path: Path) -> torch.Tensor:
+    """Accept the usual layouts and dtypes; refuse anything that would silently mean garbage."""
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4 or (array.shape[1] not in (1, 3) and array.shape[3] not in (1, 3)):
+        raise GanforgeError(f"array 'x' in '{path}' has shape {array.shape}; expected N×C×H×W "
+                            f"(or N×H×W×C) with 1 or 3 channels")
+    if array.shape[1] not in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dtype == torch.uint8:
+        return tensor
+    if not tensor.is_floating_point():
+        raise GanforgeError(f"array 'x' in '{path}' has dtype {array.dtype}; save uint8 [0, 255] "
+                            f"or float [-1, 1] images")
+    low, high = tensor.min().item(), tensor.max().item()
+    if low < -1.01 or high > 1.01 or math.isnan(low + high):
+        raise GanforgeError(f"float array 'x' in '{path}' spans [{low:.3g}, {high:.3g}]; float "
+                            f"images must lie in [-1, 1] (or save uint8 [0, 255])")
+    return to_uint8(tensor.float())
+
+
+def format_value(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, list):
+        return " ".join(f"{v:.3f}" for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+    return str(value)
+
+
+def format_table(result: dict) -> str:
+    """A two-column plain-text table of an evaluate_images result, in a fixed order."""
+    order = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
+             "modes", "kl_uniform", "label_accuracy", "class_hist", "n", "n_ref", "features",
+             "ref", "dataset"]
+    keys = [k for k in order if k in result] + [k for k in result if k not in order]
+    width = max(len(k) for k in keys)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
+    lines += [f"{k:<{width}}  {format_value(result[k])}" for k in keys]
+    return "\n".join(lines)
