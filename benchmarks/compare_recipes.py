@@ -1,0 +1,115 @@
+"""Compare training recipes at an equal wall-clock budget on 2 CPU cores.
+
+For each recipe: (1) measure its CPU training speed (steps/s, 2 threads, after warm-up);
+(2) train it for the number of steps that fits the budget at that speed — on the CPU itself, or, to
+save time, on another device (`--device cuda`): a step is the same computation wherever it runs,
+so the quality reached after N steps is what the CPU reaches in N / (steps/s) seconds;
+(3) evaluate 10k samples with the domain features against the MNIST test set.
+Prints one Markdown table.
+
+    python benchmarks/compare_recipes.py --data-dir ../shared/data --budget-min 10 \
+        --recipes default,seed000-mlp --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge.config import build_config
+from ganforge.evaluation import evaluate_generator
+from ganforge.training.rundir import RunDir
+from ganforge.training.trainer import Trainer
+
+# name -> (preset, overrides)
+RECIPES: dict[str, tuple[str | None, dict]] = {
+    "seed000-mlp": ("seed000-mlp", {}),
+    "seed002-mlp": ("seed002-mlp", {}),
+    "seed004-mlp-conv": ("seed004-mlp-conv", {}),
+    "seed001-dcgan": ("seed001-dcgan", {}),
+    "default": ("default", {}),
+    "dcgan32-hinge-sn": ("default", {"loss": "hinge", "spectral_norm": "d"}),
+    "dcgan32-cond": ("default", {"conditional": True}),
+    "dcgan32-b128": ("default", {"batch_size": 128}),
+    "dcgan32-lr5e-4": ("default", {"lr_g": 5e-4, "lr_d": 5e-4}),
+    "dcgan48": ("default", {"width": 48}),
+    "dcgan32-nodrop": ("default", {"dropout": 0.0}),
+    "upconv": ("default", {"model": "upconv"}),
+    "resnet-g": ("default", {"model": "resnet", "residual": "g"}),
+    "resnet-gd": ("default", {"model": "resnet", "residual": "gd"}),
+}
+
+
+def make_config(name: str, data_dir: str, device: str, steps: int, run_root: Path, eval_every=0):
+    preset, overrides = RECIPES[name]
+    values = dict(overrides, data_dir=data_dir, device=device, steps=max(1, steps),
+                  run_dir=str(run_root / name), tensorboard=False, progress=False,
+                  checkpoint_every=10**9, eval_every=eval_every, eval_n=5000)
+    return build_config(preset, None, values)
+
+
+def cpu_steps_per_second(name: str, data_dir: str, threads: int, seconds: float) -> float:
+    torch.set_num_threads(threads)
+    trainer = Trainer(make_config(name, data_dir, "cpu", 1, Path("/tmp")), None)
+    for _ in range(5):
+        trainer.train_step()
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        trainer.train_step()
+        steps += 1
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--budget-min", type=float, default=10.0)
+    parser.add_argument("--device", default="cpu", help="where the budgeted training runs")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the speed test")
+    parser.add_argument("--measure-s", type=float, default=20.0)
+    parser.add_argument("--speeds", help="JSON file of measured CPU steps/s (skips measuring)")
+    parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument("--eval-every-min", type=float, default=0,
+                        help="also evaluate every this many CPU-equivalent minutes (FID curve)")
+    parser.add_argument("--out", default="runs/recipes")
+    args = parser.parse_args()
+    names = args.recipes.split(",")
+    speeds = json.loads(Path(args.speeds).read_text()) if args.speeds else {}
+    for name in names:
+        if name not in speeds:
+            speeds[name] = cpu_steps_per_second(name, args.data_dir, args.threads, args.measure_s)
+            print(f"{name}: {speeds[name]:.2f} CPU steps/s", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speeds.json").write_text(json.dumps(speeds, indent=2))
+    if args.measure_only:
+        return
+    torch.set_num_threads(max(torch.get_num_threads(), args.threads))
+    rows = []
+    for name in names:
+        steps = int(speeds[name] * args.budget_min * 60)
+        eval_every = int(speeds[name] * args.eval_every_min * 60) if args.eval_every_min else 0
+        config = make_config(name, args.data_dir, args.device, steps, out, eval_every)
+        trainer = Trainer(config, RunDir(Path(config.run_dir)))
+        summary = trainer.train()
+        result = evaluate_generator(trainer.sampling_generator(), config, n=10000,
+                                    device=trainer.device)
+        rows.append((name, speeds[name], steps, summary.wall_time_s, result))
+        print(json.dumps({"recipe": name, "steps": steps, **{k: result[k] for k in (
+            "fid", "kid", "precision", "recall", "modes", "score")}}), flush=True)
+    print(f"\n| recipe | CPU steps/s | steps in {args.budget_min:g} min | FID | KID×1000 | precision "
+          "| recall | coverage | modes | score | train time here (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, speed, steps, wall, r in rows:
+        print(f"| {name} | {speed:.2f} | {steps} | {r['fid']:.2f} | {1000 * r['kid']:.2f} | "
+              f"{r['precision']:.3f} | {r['recall']:.3f} | {r['coverage']:.3f} | {r['modes']} | "
+              f"{r['score']:.2f} | {wall:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
