@@ -45,7 +45,6 @@ def main() -> None:
 
     collapsed = Path(args.collapsed) if args.collapsed else train_collapsed(
         args.data_dir, Path("runs/collapsed-0-1"), args.collapsed_steps)
-    test = load_dataset("mnist", args.data_dir, train=False)
     train = load_dataset("mnist", args.data_dir, train=True)
     noise = torch.randint(0, 256, (args.n, 1, 28, 28), dtype=torch.uint8,
                           generator=torch.Generator().manual_seed(0))
