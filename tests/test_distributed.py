@@ -83,13 +83,13 @@ else:
         values.update(extra)
         return flags(values)
 
-    def torchrun(args: list[str], digests: Path, snapshot_at: int = 0) -> None:
+    def torchrun(args: list[str], digests: Path, snapshot_at: int = 0, cwd: Path = REPO) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "GANFORGE_TEST_DIGESTS": str(digests),
                "GANFORGE_TEST_SNAPSHOT_AT": str(snapshot_at),
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    "--nproc-per-node", "2", "-m", "tests.test_distributed", "train", *args]
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -132,3 +132,13 @@ else:
                    for r in read_jsonl(run / "metrics.jsonl")]
         assert untimed == [{k: v for k, v in r.items() if k != "time_s"}
                            for r in read_jsonl(snapshot / "metrics.jsonl")]
+
+    def test_ranks_agree_on_a_new_numbered_run_folder(data_dir, tmp_path):
+        """Without --run-dir, rank 0 numbers the folder and every rank uses it: exactly one."""
+        (tmp_path / "runs" / "00004-old").mkdir(parents=True)
+        args = config_flags(data_dir, Path(""), 8, steps=2)
+        torchrun(args[:args.index("--run-dir")] + args[args.index("--run-dir") + 2:],
+                 tmp_path / "digests.jsonl", cwd=tmp_path)
+        assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+            "00004-old", "00005-dcgan-mnist"]
+        assert (tmp_path / "runs" / "00005-dcgan-mnist" / "checkpoints" / "last.safetensors").exists()

@@ -1,5 +1,6 @@
 """The trainer end to end on real MNIST: exact resume, checkpoint safety, divergence, Ctrl-C."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -160,3 +161,17 @@ def test_source_never_calls_torch_load_without_weights_only():
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, f"{file}: {call}"
         assert "import pickle" not in text, file
+
+
+def test_best_checkpoint_is_the_lowest_fid_when_evaluating(data_dir, tmp_path):
+    """Checkpoints between evaluations must not compete on another quantity (e.g. loss_g)."""
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=20, checkpoint_every=5, eval_every=10, eval_n=50) == 0
+    fids = {r["step"]: r["eval_fid"] for r in map(json.loads, (
+        run / "metrics.jsonl").read_text().splitlines()) if "eval_fid" in r}
+    assert sorted(fids) == [10, 20]
+    _, meta = ckpt.load_checkpoint(run / "checkpoints" / "best.safetensors")
+    best_step = min(fids, key=fids.get)
+    assert meta["step"] == best_step and meta["best_value"] == pytest.approx(fids[best_step])
+    assert json.loads((run / "summary.json").read_text())["best_value"] == pytest.approx(
+        fids[best_step])

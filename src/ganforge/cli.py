@@ -145,12 +145,16 @@ def cmd_train(args) -> None:
     else:
         preset = args.preset or (None if "model" in overrides else "default")
         config = build_config(preset, args.config_file, overrides)
-        run_path = Path(config.run_dir) if config.run_dir else new_run_path(config)
-        if (run_path / "checkpoints" / "last.safetensors").exists():
+        run_path = Path(config.run_dir) if config.run_dir else None
+        if run_path and (run_path / "checkpoints" / "last.safetensors").exists():
             raise GanforgeError(f"run folder '{run_path}' already holds a run; continue it with "
                                 f"--resume {run_path} or pick another --run-dir")
-    config = dataclasses.replace(config, run_dir=str(run_path))
     dist = DistributedContext.from_environment(config.device)
+    if run_path is None:
+        # rank 0 numbers the new folder; the others take its choice (scanning runs/ on every rank
+        # would race with rank 0 creating it)
+        run_path = Path(dist.broadcast_object(str(new_run_path(config)) if dist.is_main else None))
+    config = dataclasses.replace(config, run_dir=str(run_path))
     try:
         trainer = Trainer(config, RunDir(run_path) if dist.is_main else None, dist, resume_from)
         if dist.is_main:

@@ -102,8 +102,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the best recipe measured to fit 10 minutes on 2 CPU cores (docs/results.md): a DCGAN of half
     # the seed's width without dropout (dropout costs a third of the step time on CPUs), EMA of G,
     # FID-selected best checkpoint
-    "default": dict(model="dcgan", width=32, dropout=0.0, batch_size=64, steps=6000,
-                    lr_g=2e-4, lr_d=2e-4, eval_every=2000, eval_n=5000),
+    "default": dict(model="dcgan", width=32, dropout=0.0, batch_size=64, steps=10000,
+                    lr_g=2e-4, lr_d=2e-4, eval_every=2500, eval_n=5000),
     # seed 000: MLP GAN, batch 64, 5000 steps, latent_dim x hidden_dim sweep (best 100 x 100).
     "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
                         steps=5000),

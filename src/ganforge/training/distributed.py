@@ -87,6 +87,14 @@ class DistributedContext:
         torch_dist.all_gather_object(states, rng_tensors())
         return states  # type: ignore[return-value]
 
+    def broadcast_object(self, obj):
+        """Rank 0's `obj` on every rank (collective: all ranks must call it)."""
+        if self.world_size == 1:
+            return obj
+        holder = [obj]
+        torch_dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
     def barrier(self) -> None:
         if self.world_size > 1:
             torch_dist.barrier()

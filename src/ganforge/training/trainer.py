@@ -413,10 +413,12 @@ class Trainer:
         else:
             torch.manual_seed(self.config.seed + 1000 * self.dist.rank + 7919 * step)
 
-    def best_candidate(self, stats: dict[str, float], fid: float | None) -> tuple[str, float]:
-        if fid is not None:
-            return "fid", fid
-        return "loss_g", stats.get("loss_g", math.inf)
+    def best_candidate(self, stats: dict[str, float], fid: float | None) -> float | None:
+        """The value `best` is chosen by: FID when evaluation is on (None at checkpoints without an
+        evaluation, which then cannot become best), else the generator loss."""
+        if self.config.eval_every:
+            return fid
+        return stats.get("loss_g", math.inf)
 
     def evaluate(self) -> dict[str, Any]:
         from ganforge.evaluation import evaluate_generator
@@ -488,8 +490,8 @@ class Trainer:
 
     def checkpoint(self, stats: dict[str, float], fid: float | None,
                    rank_rng: list[dict[str, torch.Tensor]] | None = None) -> None:
-        _, value = self.best_candidate(stats, fid)
-        improved = value < self.best_value
+        value = self.best_candidate(stats, fid)
+        improved = value is not None and value < self.best_value
         if improved:
             self.best_value = value
         self.save_checkpoint("last", rank_rng)
