@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import LOSSES, gradient_penalty, r1_penalty
+from ganforge.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
 
 
 def test_bce_at_the_equilibrium_point():
@@ -63,3 +63,11 @@ def test_r1_penalty_is_squared_gradient_norm():
     critic.w.data *= 2
     real = torch.randn(5, 8).requires_grad_(True)
     assert r1_penalty(critic(real), real).item() == pytest.approx(4.0, rel=1e-5)
+
+
+def test_mode_seeking_penalty_is_the_inverse_image_to_latent_gap_ratio():
+    z = torch.randn(8, 12)
+    images = 3 * z.view(8, 3, 2, 2)  # |G(z1) − G(z2)| = 3 |z1 − z2|
+    assert mode_seeking_penalty(images, z).item() == pytest.approx(1 / 3, rel=1e-4)
+    ignores_z = torch.ones(8, 3, 2, 2)  # a generator that ignores z: penalty 1/eps
+    assert mode_seeking_penalty(ignores_z, z).item() == pytest.approx(1e5, rel=1e-3)

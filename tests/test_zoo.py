@@ -203,3 +203,41 @@ def test_conditional_model_samples_a_chosen_class(data_dir, tmp_path):
         assert images[label].shape == (6, 1, 28, 28) and images[label].dtype == np.uint8
     assert not np.array_equal(images[7], images[3])  # same noise seed, the label changes the images
     assert cli("sample", "--run", str(run), "--class", "10", "--npz", str(tmp_path / "x.npz")) == 2
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_projection_sees_only_spatially_pooled_features(model):
+    """The class term ⟨embed(y), h⟩ must not be a per-class spatial template: moving D's last
+    feature map around in space (here: flipping it) leaves it unchanged, for every model."""
+    config = Config(model=model, width=16, hidden_dim=32, depth=2, latent_dim=8, conditional=True)
+    _, D = build_models(config, ModelSpec(1, 28, 10))
+    D.eval()
+    images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 7, 9])
+    h = D.features(images)
+    pooled = h.sum(dim=(2, 3)) if h.dim() == 4 else h
+    last = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not D.head][-1]
+    width = last.out_channels if isinstance(last, nn.Conv2d) else last.out_features
+    assert D.projection.weight.shape == (10, width) == (10, pooled.shape[1])
+    with torch.no_grad():
+        class_term = D(images, labels) - D.head(h.flatten(1)).squeeze(1)
+        assert torch.allclose(class_term, (D.projection(labels) * pooled).sum(1), atol=1e-5)
+        if h.dim() == 4:
+            flipped = h.flip(-1)
+            D.features = lambda _: flipped  # type: ignore[method-assign]
+            moved = D(images, labels) - D.head(flipped.flatten(1)).squeeze(1)
+            assert torch.allclose(moved, class_term, atol=1e-5)
+
+
+def test_mode_seeking_pairs_share_their_class_and_reach_g(data_dir, tmp_path):
+    """With --mode-seeking, G draws the batch's first-half labels twice (pairs i, i + B/2 share a
+    class, so the term measures diversity within a class) and its update changes."""
+    seen = []
+    plain = trainer(data_dir, tmp_path, conditional=True, dropout=0.0)
+    seeking = trainer(data_dir, tmp_path, conditional=True, dropout=0.0, mode_seeking=1.0)
+    forward = seeking.G_train.forward
+    seeking.G_train.forward = lambda z, labels: seen.append(labels) or forward(z, labels)
+    plain.train_step()
+    seeking.train_step()
+    labels, half = seen[0], len(seen[0]) // 2
+    assert torch.equal(labels[:half], labels[half:2 * half]) and len(labels.unique()) > 1
+    assert not all(torch.equal(a, b) for a, b in zip(plain.G.parameters(), seeking.G.parameters()))

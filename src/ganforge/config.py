@@ -51,6 +51,8 @@ class Config:
     label_smoothing: float = option(0.0, "one-sided label smoothing: real target = 1 - this")
     gp_weight: float = option(10.0, "wgan-gp: gradient-penalty weight")
     r1_gamma: float = option(0.0, "R1 penalty weight on real images; 0 = off")
+    mode_seeking: float = option(0.0, "MSGAN mode-seeking weight: G is penalised for mapping two "
+                                      "noise vectors (of the same class) to similar images; 0 = off")
     # --- optimisation ---
     batch_size: int = option(64, "images per step (per process under torchrun)")
     steps: int = option(0, "generator updates to train for; 0 = use epochs")
@@ -215,7 +217,7 @@ def validate(config: Config) -> None:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
     non_negative = ("steps", "epochs", "sample_every", "eval_every", "label_smoothing",
-                    "gp_weight", "r1_gamma", "image_size", "seed")
+                    "gp_weight", "r1_gamma", "mode_seeking", "image_size", "seed")
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")

@@ -114,3 +114,13 @@ def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """E[‖∇D(x)‖²] on real images (Mescheder et al. 2018); `real` must require grad."""
     (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019) for G: 1 / (mean|G(z1) − G(z2)| / mean|z1 − z2|)
+    over the pairs (first half of the batch, second half). It grows without bound as G stops
+    using z — the within-class collapse that class-conditional GANs are prone to."""
+    half = len(z) // 2
+    image_gap = (fake[:half] - fake[half:2 * half]).abs().mean()
+    latent_gap = (z[:half] - z[half:2 * half]).abs().mean()
+    return 1.0 / (image_gap / latent_gap + eps)

@@ -3,7 +3,8 @@
 G: z → Linear → 7×7×(4·width) (4×4 for 32/64 px) → BatchNorm → LeakyReLU
      → ConvT 5×5 stride 1 → 2·width → then ConvT 5×5 stride 2 blocks, halving channels, up to the
      image size → tanh.                       (28 px, width 64: 7×7×256 → 7×7×128 → 14×14×64 → 28×28×1)
-D: image → [Conv 5×5 stride 2 → LeakyReLU → Dropout(0.3)] until ≤ 8×8 px → flatten → Linear.
+D: image → [Conv 5×5 stride 2 → LeakyReLU → Dropout(0.3)] until ≤ 8×8 px → flatten → Linear
+   (conditional: + projection of the class embedding onto the spatially summed last map).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ class DCGANDiscriminator(Discriminator):
             layers += [nn.Conv2d(channels_in, channels_out, 5, 2, padding=2),
                        nn.LeakyReLU(0.2, inplace=True), nn.Dropout(dropout)]
             size, channels_in, channels_out = (size + 1) // 2, channels_out, channels_out * 2
-        super().__init__(channels_in * size * size, num_classes)
-        self.net = nn.Sequential(*layers, nn.Flatten())
+        super().__init__(channels_in * size * size, num_classes, projection_dim=channels_in)
+        self.net = nn.Sequential(*layers)  # features: the last N×C×H×W map (see Discriminator)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)

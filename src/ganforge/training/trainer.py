@@ -29,7 +29,7 @@ from ganforge.config import Config, config_from_dict, parse_classes
 from ganforge.data import InMemoryBatches, load_dataset, select
 from ganforge.data.augment import build_augmentation
 from ganforge.errors import GanforgeError, TrainingDiverged
-from ganforge.losses import build_loss, gradient_penalty, r1_penalty
+from ganforge.losses import build_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
 from ganforge.models import ModelSpec, build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import DistributedContext
@@ -215,15 +215,19 @@ class Trainer:
             real = self.augment_real(real)
             if self.inputs_channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
-            fake_labels = labels if self.spec.num_classes else None
             labels = labels if self.spec.num_classes else None
+            fake_labels = labels
+            if config.mode_seeking and labels is not None:
+                # the mode-seeking pairs (i, i + B/2) must share their class
+                half = len(labels) // 2
+                fake_labels = torch.cat([labels[:half], labels[:half], labels[2 * half:]])
             z = self.draw_noise()
             last = d_iteration == config.d_steps - 1
             with torch.set_grad_enabled(last), self.autocast():  # only the last fake feeds G
                 fake = self.G_train(z, fake_labels)
             loss_d, d_real, d_fake = self.discriminator_step(real, fake.detach(), labels,
                                                              fake_labels)
-        loss_g = self.generator_step(fake, fake_labels)
+        loss_g = self.generator_step(fake, fake_labels, z)
         if self.ema_pairs is not None:
             self.update_ema()
         self.record(loss_d, loss_g, d_real, d_fake)
@@ -263,17 +267,20 @@ class Trainer:
         self.update(loss, self.opt_D, self.scaler_D)
         return loss.detach(), self.score_mean(scores_real), self.score_mean(scores_fake)
 
-    def generator_step(self, fake, fake_labels):
+    def generator_step(self, fake, fake_labels, z):
         # D's weight gradients are not needed here (and the unwrapped D skips a DDP reduction)
         for parameter in self.D_parameters:
             parameter.requires_grad_(False)
         with self.autocast():
             scores = self.D_frozen(self.augment_d(fake), fake_labels).float()
-            loss = self.loss.generator(scores)
+            adversarial = self.loss.generator(scores)
+            loss = adversarial
+            if self.config.mode_seeking:
+                loss = loss + self.config.mode_seeking * mode_seeking_penalty(fake.float(), z)
         self.update(loss, self.opt_G, self.scaler_G)
         for parameter in self.D_parameters:
             parameter.requires_grad_(True)
-        return loss.detach()
+        return adversarial.detach()  # logged: comparable across runs and with the equilibrium
 
     @staticmethod
     def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
