@@ -1,7 +1,7 @@
 """Seed 003's augmentation comparison, with numbers: Fashion-MNIST trained on a 10 % subset.
 
-Trains the default recipe (DCGAN-32, batch 64, EMA) for the same number of steps with
-`--augment none|basic|advanced|diffaug` on 10 % of the Fashion-MNIST training set (6,000 images,
+Trains the default recipe made unconditional (DCGAN-32, batch 64, EMA) for the same number of
+steps with `--augment none|basic|advanced|diffaug` on 10 % of the Fashion-MNIST training set (6,000 images,
 so D sees each image dozens of times: the regime where augmentation matters), plus, with
 `--full-reference`, one un-augmented run on the full 60,000 images as the target to close.
 Each run is evaluated on 10k samples against the 10k Fashion-MNIST test images (domain
@@ -29,6 +29,7 @@ def train_and_evaluate(augment: str, subset: float, args) -> dict:
     run = Path(args.out) / f"{augment}-subset{subset:g}"
     config = build_config("default", None, dict(
         dataset="fashion-mnist", data_dir=args.data_dir, subset=subset, augment=augment,
+        conditional=False, mode_seeking=0.0,
         steps=args.steps, seed=args.seed, eval_every=0, checkpoint_every=10**9,
         run_dir=str(run), tensorboard=False, progress=False, device=args.device))
     trainer = Trainer(config, RunDir(run))

@@ -25,22 +25,29 @@ from ganforge.evaluation import evaluate_generator
 from ganforge.training.rundir import RunDir
 from ganforge.training.trainer import Trainer
 
-# name -> (preset, overrides)
+# name -> (preset, overrides). "dcgan32*" rows are the default preset's DCGAN-32 made
+# unconditional (the default was unconditional until the conditional recipe won this comparison).
+UNCONDITIONAL = {"conditional": False, "mode_seeking": 0.0}
 RECIPES: dict[str, tuple[str | None, dict]] = {
     "seed000-mlp": ("seed000-mlp", {}),
     "seed002-mlp": ("seed002-mlp", {}),
     "seed004-mlp-conv": ("seed004-mlp-conv", {}),
     "seed001-dcgan": ("seed001-dcgan", {}),
     "default": ("default", {}),
-    "dcgan32-hinge-sn": ("default", {"loss": "hinge", "spectral_norm": "d"}),
-    "dcgan32-cond": ("default", {"conditional": True}),
-    "dcgan32-b128": ("default", {"batch_size": 128}),
-    "dcgan32-lr5e-4": ("default", {"lr_g": 5e-4, "lr_d": 5e-4}),
-    "dcgan48": ("default", {"width": 48}),
-    "dcgan32-nodrop": ("default", {"dropout": 0.0}),
-    "upconv": ("default", {"model": "upconv"}),
-    "resnet-g": ("default", {"model": "resnet", "residual": "g"}),
-    "resnet-gd": ("default", {"model": "resnet", "residual": "gd"}),
+    "dcgan32": ("default", UNCONDITIONAL),
+    "dcgan32-dropout0.3": ("default", {**UNCONDITIONAL, "dropout": 0.3}),
+    "dcgan32-hinge-sn": ("default", {**UNCONDITIONAL, "loss": "hinge", "spectral_norm": "d"}),
+    "dcgan32-b128": ("default", {**UNCONDITIONAL, "batch_size": 128}),
+    "dcgan32-lr5e-4": ("default", {**UNCONDITIONAL, "lr_g": 5e-4, "lr_d": 5e-4}),
+    "dcgan48": ("default", {**UNCONDITIONAL, "width": 48}),
+    "dcgan32-ms0.3": ("default", {**UNCONDITIONAL, "mode_seeking": 0.3}),
+    "dcgan32-cond": ("default", {"conditional": True, "mode_seeking": 0.0}),
+    "dcgan32-cond-ms0.1": ("default", {"conditional": True, "mode_seeking": 0.1}),
+    "dcgan32-cond-ms0.3": ("default", {"conditional": True, "mode_seeking": 0.3}),
+    "dcgan32-cond-ms1": ("default", {"conditional": True, "mode_seeking": 1.0}),
+    "upconv": ("default", {**UNCONDITIONAL, "model": "upconv"}),
+    "resnet-g": ("default", {**UNCONDITIONAL, "model": "resnet", "residual": "g"}),
+    "resnet-gd": ("default", {**UNCONDITIONAL, "model": "resnet", "residual": "gd"}),
 }
 
 

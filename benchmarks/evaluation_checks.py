@@ -28,7 +28,8 @@ from ganforge.training.trainer import Trainer
 
 def train_collapsed(data_dir: str, out: Path, steps: int) -> Path:
     config = build_config("default", None, dict(
-        data_dir=data_dir, classes="0,1", steps=steps, eval_every=0, run_dir=str(out),
+        data_dir=data_dir, classes="0,1", conditional=False, mode_seeking=0.0, steps=steps,
+        eval_every=0, run_dir=str(out),
         progress=False, tensorboard=False))
     Trainer(config, RunDir(out)).train()
     return out
