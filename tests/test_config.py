@@ -38,6 +38,8 @@ def test_yaml_may_name_a_preset(tmp_path):
     ({"steps": 5, "epochs": 5}, "not both"),
     ({"classes": "a,b"}, "classes"),
     ({"subset": 0.0}, "subset"),
+    ({"mode_seeking": -1.0}, "mode_seeking"),
+    ({"mode_seeking": 0.1, "batch_size": 1}, "batch-size 2 or more"),
 ])
 def test_bad_values_name_the_field(overrides, message):
     with pytest.raises(GanforgeError, match=message):

@@ -224,6 +224,9 @@ def validate(config: Config) -> None:
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")
+    if config.mode_seeking and config.batch_size < 2:
+        raise GanforgeError("mode_seeking compares pairs of samples: use --batch-size 2 or more, "
+                            "or --mode-seeking 0")
     for key in ("lr_g", "lr_d"):
         if not getattr(config, key) > 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; learning rates must be > 0")

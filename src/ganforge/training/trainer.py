@@ -125,6 +125,14 @@ class Summary:
     final: dict[str, float]
 
 
+def paired_labels(labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The first half of `labels` twice, so that the mode-seeking pairs (i, i + B/2) share a class."""
+    if labels is None:
+        return None
+    half = len(labels) // 2
+    return torch.cat([labels[:half], labels[:half], labels[2 * half:]])
+
+
 class Trainer:
     def __init__(self, config: Config, run: RunDir | None,
                  dist: DistributedContext | None = None, resume_from: Path | None = None) -> None:
@@ -216,11 +224,7 @@ class Trainer:
             if self.inputs_channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
             labels = labels if self.spec.num_classes else None
-            fake_labels = labels
-            if config.mode_seeking and labels is not None:
-                # the mode-seeking pairs (i, i + B/2) must share their class
-                half = len(labels) // 2
-                fake_labels = torch.cat([labels[:half], labels[:half], labels[2 * half:]])
+            fake_labels = paired_labels(labels) if config.mode_seeking else labels
             z = self.draw_noise()
             last = d_iteration == config.d_steps - 1
             with torch.set_grad_enabled(last), self.autocast():  # only the last fake feeds G
