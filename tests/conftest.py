@@ -21,6 +21,19 @@ needs_fashion = pytest.mark.skipif(
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Reference statistics and decoded folders go to a cache of this session's own, so tests
+    never read a stale user cache nor leave files in ~/.cache (subprocesses inherit it)."""
+    previous = os.environ.get("GANFORGE_CACHE")
+    os.environ["GANFORGE_CACHE"] = str(tmp_path_factory.mktemp("ganforge-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("GANFORGE_CACHE", None)
+    else:
+        os.environ["GANFORGE_CACHE"] = previous
+
+
 @pytest.fixture
 def data_dir() -> str:
     if not HAVE_MNIST:
@@ -33,6 +46,6 @@ def tiny_overrides(data_dir: str, run_dir: Path, **extra) -> dict:
     values = dict(data_dir=data_dir, run_dir=str(run_dir), model="dcgan", width=8, hidden_dim=16,
                   depth=2, latent_dim=16, batch_size=16, steps=20, log_every=5,
                   checkpoint_every=10, grid_size=16, tensorboard=False, progress=False,
-                  subset=0.1)
+                  subset=0.1, conditional=False, mode_seeking=0.0, eval_every=0, dropout=0.3)
     values.update(extra)
     return values

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ganforge.config import PRESETS
-from tests.conftest import tiny_overrides
+from ganforge.errors import GanforgeError
+from tests.conftest import REPO, tiny_overrides
 from tests.test_training import cli, flags, train
 
 
@@ -74,3 +76,114 @@ def test_sample_grid_npz_and_class(data_dir, tmp_path, capsys):
     assert cli("sample", "--run", str(run), "--class", "10") == 2
     assert "--class 10 does not exist" in error_lines(capsys)[0]
     assert cli("sample", "--checkpoint", str(tmp_path / "nothing.safetensors")) == 2
+
+
+# ---------------------------------------------------------------- first commands (issue 11)
+def one_error_line(capsys) -> str:
+    """The whole of stderr must be exactly one line: the error."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def ganforge_process(*args: str, cwd=None) -> tuple[int, list[str]]:
+    """Run the real command in a fresh process (its logging set up as a user sees it): exit code
+    and the lines of stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+    return done.returncode, done.stderr.strip().splitlines()
+
+
+def test_flags_layer_on_the_default_preset(tmp_path):
+    """`--model X` used to drop the default preset (steps and epochs 0 → a refused run)."""
+    from ganforge.config import build_config
+
+    config = build_config(None, None, {"model": "resnet", "image_size": 64},
+                          default_preset="default")
+    assert config.model == "resnet" and config.steps == PRESETS["default"]["steps"]
+    assert config.conditional is True and config.width == PRESETS["default"]["width"]
+
+
+def test_preset_key_inside_a_config_file_is_used(tmp_path):
+    from ganforge.config import build_config
+
+    file = tmp_path / "my.yaml"
+    file.write_text("preset: seed000-mlp\nlr_d: 0.0004\n")
+    config = build_config(None, str(file), {}, default_preset="default")
+    assert config.model == "mlp" and config.hidden_dim == 100 and config.lr_d == 4e-4
+    explicit = build_config("seed001-dcgan", str(file), {}, default_preset="default")
+    assert explicit.batch_size == 256  # --preset wins over the file's preset
+
+
+def write_foreign_checkpoint(run, tmp_path, drop_meta=None, drop_prefix=None):
+    """A copy of the run's last checkpoint without one metadata key or one group of tensors."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = run / "checkpoints" / "last.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        metadata = f.metadata()
+    meta = json.loads(metadata["meta"])
+    meta.pop(drop_meta, None)
+    tensors = {k: v for k, v in load_file(str(source)).items()
+               if not (drop_prefix and k.startswith(drop_prefix))}
+    out = tmp_path / f"broken-{(drop_meta or drop_prefix).replace('/', '-')}.safetensors"
+    save_file(tensors, str(out), metadata={**metadata, "meta": json.dumps(meta)})
+    return out
+
+
+@pytest.mark.slow
+def test_first_command_errors_are_one_line_exit_2(data_dir, tmp_path):
+    """Each in a fresh process, so any log line before the error would be seen too."""
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=5) == 0
+    np.savez(tmp_path / "s.npz", x=np.zeros((20, 1, 28, 28), np.uint8))
+    cases = [
+        (["sample", "--run", str(run), "--device", "tpu"], "unknown device 'tpu'"),
+        (["sample", "--checkpoint", str(write_foreign_checkpoint(run, tmp_path, drop_meta="spec"))],
+         "lacks 'spec'"),
+        (["train", "--resume", str(write_foreign_checkpoint(run, tmp_path,
+                                                            drop_prefix="rng/noise"))],
+         "lacks 'rng/noise'"),
+        (["sample", "--no-ema", "--checkpoint",
+          str(write_foreign_checkpoint(run, tmp_path, drop_prefix="G/"))], "holds no 'G' weights"),
+        (["evaluate", str(tmp_path / "s.npz")], "give --dataset"),
+        (["evaluate", str(tmp_path / "s.npz"), "--dataset", "mnist", "--device", "tpu"],
+         "unknown device"),
+    ]
+    for argv, message in cases:
+        code, err = ganforge_process(*argv, cwd=tmp_path)
+        assert code == 2 and len(err) == 1 and message in err[0], (argv, err)
+
+
+def test_default_preset_on_a_dataset_without_domain_evaluator_stops_before_training(
+        tmp_path, capsys, monkeypatch):
+    """cifar10/folder with --eval-every used to crash at the first evaluation; now the feature
+    network is settled before step 1: Inception where its weights are, else one clear line."""
+    from PIL import Image
+
+    from ganforge.metrics import inception
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(inception, "download_weights", lambda target: (_ for _ in ()).throw(
+        GanforgeError(inception.missing_weights_message("offline"))))
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(20):
+        Image.fromarray(np.full((20, 20, 3), i * 10, np.uint8)).save(folder / f"{i}.png")
+    assert cli("train", "--dataset", f"folder:{folder}", "--run-dir", str(tmp_path / "r")) == 2
+    message = one_error_line(capsys)
+    assert "--eval-every 2500 evaluates with Inception features" in message
+    assert "--eval-every 0" in message
+    assert not (tmp_path / "r" / "checkpoints").exists()
+    assert cli("train", "--dataset", f"folder:{folder}", "--run-dir", str(tmp_path / "r2"),
+               "--eval-every", "0", "--steps", "2", "--batch-size", "4", "--image-size", "32",
+               "--no-progress",
+               "--no-tensorboard") == 0

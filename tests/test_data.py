@@ -10,20 +10,30 @@ from ganforge.errors import GanforgeError
 from tests.conftest import needs_fashion, needs_mnist
 
 
-def test_bundled_mnist_is_the_official_test_set():
-    data = bundled_mnist()
+def test_bundled_mnist_test_split_is_the_official_test_set():
+    data = bundled_mnist(train=False)
     assert data.images.shape == (10000, 1, 28, 28) and data.images.dtype == torch.uint8
     assert data.labels[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]  # the published first labels
     assert torch.bincount(data.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
                                                      974, 1009]
 
 
+def test_bundled_mnist_training_subset_is_genuine_and_disjoint_from_the_test_set():
+    train = bundled_mnist(train=True)
+    assert train.images.shape == (10000, 1, 28, 28)
+    assert train.labels[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the published first labels
+    test_hashes = {bytes(image) for image in bundled_mnist(train=False).images.flatten(1).numpy()}
+    assert not any(bytes(image) in test_hashes for image in train.images.flatten(1).numpy())
+
+
 @needs_mnist
 def test_real_mnist_and_bundled_agree(data_dir):
     test = load_dataset("mnist", data_dir, train=False)
-    assert torch.equal(test.images, bundled_mnist().images)
+    assert torch.equal(test.images, bundled_mnist(train=False).images)
     train = load_dataset("mnist", data_dir, train=True)
-    assert train.images.shape == (14262, 1, 28, 28)
+    assert len(train) >= 10000  # 60,000 for the full download; any genuine prefix works here
+    assert torch.equal(train.images[:10000], bundled_mnist(train=True).images)
+    assert torch.equal(train.labels[:10000], bundled_mnist(train=True).labels)
 
 
 @needs_fashion
@@ -32,10 +42,13 @@ def test_fashion_mnist_loads(data_dir):
     assert data.images.shape == (60000, 1, 28, 28) and data.flips_allowed
 
 
-def test_offline_mnist_falls_back_to_the_bundled_set(tmp_path, caplog):
-    data = load_dataset("mnist", tmp_path / "nowhere", download=False)
-    assert len(data) == 10000 and "bundled" in data.source
-    assert "bundled MNIST test set" in caplog.text
+def test_offline_mnist_trains_on_the_bundled_training_subset(tmp_path, caplog):
+    data = load_dataset("mnist", tmp_path / "nowhere", train=True, download=False)
+    assert len(data) == 10000 and "training subset" in data.source
+    assert "bundled MNIST training subset" in caplog.text
+    reference = load_dataset("mnist", tmp_path / "nowhere", train=False, download=False)
+    assert "test set" in reference.source
+    assert not torch.equal(data.images, reference.images)
 
 
 def test_missing_dataset_names_files_and_folder(tmp_path):
@@ -48,13 +61,14 @@ def test_resize_and_channels():
     assert data.images.shape == (10000, 3, 32, 32)
 
 
-def test_image_folder_with_classes_and_bad_paths(tmp_path):
+def test_image_folder_with_classes_and_bad_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))  # holds no image files
     for label, value in (("a", 0), ("b", 255)):
         (tmp_path / label).mkdir()
         for i in range(3):
-            Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(tmp_path / label / f"{i}.png")
+            Image.fromarray(np.full((40, 40), value, np.uint8)).save(tmp_path / label / f"{i}.png")
     data = load_dataset(f"folder:{tmp_path}", "", image_size=32)
-    assert data.images.shape == (6, 1, 32, 32)  # gray RGB files become one channel
+    assert data.images.shape == (6, 1, 32, 32)  # grayscale files stay one channel
     assert data.num_classes == 2 and data.labels.tolist() == [0, 0, 0, 1, 1, 1]
     with pytest.raises(GanforgeError, match="does not exist"):
         load_dataset(f"folder:{tmp_path / 'missing'}", "")
@@ -64,7 +78,7 @@ def test_image_folder_with_classes_and_bad_paths(tmp_path):
 
 
 def test_select_classes_and_subset():
-    data = bundled_mnist()
+    data = bundled_mnist(train=False)
     two = select(data, [0, 1], 1.0, seed=0)
     assert set(two.labels.tolist()) == {0, 1} and len(two) == 980 + 1135
     tenth = select(data, [], 0.1, seed=0)
@@ -74,7 +88,7 @@ def test_select_classes_and_subset():
 
 
 def test_loader_visits_every_image_once_per_epoch():
-    data = select(bundled_mnist(), [], 0.01, seed=0)  # 100 images
+    data = select(bundled_mnist(train=False), [], 0.01, seed=0)  # 100 images
     data.images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 2, 2)
     batches = InMemoryBatches(data, batch_size=10, seed=0, device=torch.device("cpu"))
     seen = [batches.next()[0] for _ in range(10)]
@@ -83,7 +97,7 @@ def test_loader_visits_every_image_once_per_epoch():
 
 
 def test_two_ranks_split_each_global_batch():
-    data = bundled_mnist()
+    data = bundled_mnist(train=False)
     single = InMemoryBatches(data, 32, seed=3, device=torch.device("cpu"))
     ranks = [InMemoryBatches(data, 16, seed=3, device=torch.device("cpu"), rank=r, world_size=2)
              for r in (0, 1)]
@@ -94,7 +108,7 @@ def test_two_ranks_split_each_global_batch():
 
 
 def test_loader_state_round_trip_continues_identically():
-    data = bundled_mnist()
+    data = bundled_mnist(train=False)
     a = InMemoryBatches(data, 64, seed=1, device=torch.device("cpu"))
     for _ in range(200):  # crosses an epoch boundary (156 batches per epoch)
         a.next()

@@ -25,7 +25,9 @@ DATA = Path(os.environ.get("GANFORGE_DATA", REPO.parent / "shared" / "data"))
 pytestmark = [pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:Matrix is singular")]
 RESULT_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
-               "modes", "kl_uniform", "class_hist", "n"}
+               "modes", "kl_uniform", "class_hist", "n", "n_ref", "features", "features_sha256",
+               "ref", "dataset", "ref_source", "floor_fid", "floor", "fid_over_floor",
+               "reference_overlaps_training", "protocol"}
 
 
 def needs_data(folder: str):
@@ -215,11 +217,64 @@ def test_real_images_score_well_and_reference_is_cached(tmp_path):
     assert result["n"] == result["n_ref"] == 500
     assert result["fid"] < 10 and result["precision"] > 0.6 and result["recall"] > 0.6
     assert result["score"] > 8 and result["modes"] == 10 and result["label_accuracy"] > 0.97
-    assert len(list((tmp_path / "reference").glob("mnist-test-500-domain-mnist-*"))) == 1
+    assert len(list((tmp_path / "reference").glob("mnist-test-500-1x28x28-domain-mnist-*"))) == 1
     again = evaluate_images(train.images[:500], "mnist", DATA, n=500, cache_dir=tmp_path,
                             labels=train.labels[:500])
     assert again == result
     assert "fid" in format_table(result) and "class_hist" in format_table(result)
+
+
+@needs_data("MNIST")
+def test_every_fid_carries_its_protocol_and_floor(tmp_path):
+    """The floor is the FID of held-out real images (train[:n]) under the same protocol, so a set
+    of training images scores exactly the floor, and FID ÷ floor is 1."""
+    from ganforge.data.datasets import load_dataset
+    from ganforge.metrics.classifier import load_domain_classifier
+
+    train = load_dataset("mnist", DATA, train=True, download=False)
+    result = evaluate_images(train.images[:400], "mnist", DATA, n=400, cache_dir=tmp_path)
+    assert result["floor"] == "train[:400] vs test[:400]"
+    assert result["floor_fid"] == pytest.approx(result["fid"], rel=1e-9)
+    assert result["fid_over_floor"] == pytest.approx(1.0)
+    digest = load_domain_classifier("mnist")[1]
+    assert result["features_sha256"] == digest
+    for part in ("domain-mnist", digest[:12], "400 samples 1×28×28", "mnist test[:400]",
+                 f"floor {result['floor_fid']:.4g}"):
+        assert part in result["protocol"]
+    on_train = evaluate_images(train.images[:400], "mnist", DATA, n=400, ref="train",
+                               cache_dir=tmp_path)
+    assert on_train["floor"] == "test[:400] vs train[:400]" and on_train["fid"] < 1e-3
+
+
+@needs_data("MNIST")
+def test_reference_overlapping_the_training_set_is_reported(tmp_path):
+    from ganforge.data.datasets import load_dataset
+    from ganforge.data.fingerprint import image_hashes
+
+    test = load_dataset("mnist", DATA, train=False, download=False)
+    train = load_dataset("mnist", DATA, train=True, download=False)
+    samples = train.images[:300]
+    clean = evaluate_images(samples, "mnist", DATA, n=300, cache_dir=tmp_path,
+                            training_hashes=image_hashes(train.images))
+    assert clean["reference_overlaps_training"] is False
+    leaky = evaluate_images(samples, "mnist", DATA, n=300, cache_dir=tmp_path,
+                            training_hashes=image_hashes(test.images[250:2000]))
+    assert leaky["reference_overlaps_training"] is True and leaky["reference_overlap_count"] == 50
+    assert "REFERENCE OVERLAPS TRAINING" in leaky["protocol"]
+    unknown = evaluate_images(samples, "mnist", DATA, n=300, cache_dir=tmp_path)
+    assert unknown["reference_overlaps_training"] is None
+
+
+@needs_data("MNIST")
+def test_reference_is_resized_to_the_samples(tmp_path):
+    from ganforge.data.datasets import load_dataset, resize_uint8
+
+    train = load_dataset("mnist", DATA, train=True, download=False)
+    big = resize_uint8(train.images[:300], 32)
+    result = evaluate_images(big, "mnist", DATA, n=300, cache_dir=tmp_path)
+    assert result["image_shape"] == [1, 32, 32]
+    assert result["fid_over_floor"] == pytest.approx(1.0)  # floor images took the same resize
+    assert list((tmp_path / "reference").glob("mnist-test-300-1x32x32-*"))
 
 
 @needs_data("MNIST")
@@ -357,6 +412,9 @@ def test_inception_fid_equals_pytorch_fid(tmp_path, hub_with, random_inception_f
     from pytorch_fid.inception import InceptionV3
 
     monkeypatch.setattr(inception, "DIMS", 64)
+    # random weights stand in for the real ones here (offline): this test is about the maths
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256", classifier.sha256_file(random_inception_file))
+    inception.checked_weights_hash.cache_clear()
     generator = torch.Generator().manual_seed(1)
     real = torch.randint(0, 256, (8, 1, 28, 28), generator=generator, dtype=torch.uint8)
     fake = (real.float() * 0.6).to(torch.uint8)
@@ -394,3 +452,24 @@ def test_format_table_handles_missing_values():
                           "n": 10})
     assert "n/a" in table and "0.500 0.500" in table and "1.000e-05" in table
     assert evaluate.format_value(3) == "3"
+
+
+def test_foreign_inception_weights_are_refused_in_one_line(random_inception_file, tmp_path, capsys):
+    """Random or foreign weights give FIDs that compare with nothing: evaluate and train (with
+    evaluation during training) refuse them before doing any work."""
+    from ganforge.cli import main
+
+    inception.checked_weights_hash.cache_clear()
+    images = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8).numpy()
+    np.savez(tmp_path / "s.npz", x=images)
+    for argv in (["evaluate", str(tmp_path / "s.npz"), "--dataset", "mnist", "--features",
+                  "inception", "--inception-weights", str(random_inception_file)],
+                 ["train", "--dataset", "cifar10", "--eval-every", "5", "--steps", "5",
+                  "--inception-weights", str(random_inception_file), "--run-dir",
+                  str(tmp_path / "run")]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1
+        assert "is not the FID Inception weights file" in err[0]
+    assert not (tmp_path / "run" / "checkpoints" / "last.safetensors").exists()

@@ -51,7 +51,7 @@ def build_parser() -> Parser:
     train = commands.add_parser("train", help="train a GAN (default: the default preset on MNIST)",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--preset", choices=sorted(PRESETS),
-                       help="named setup; `default` when neither --preset nor --model is given")
+                       help="named setup the config file and flags layer on (default: `default`)")
     train.add_argument("--config", dest="config_file", metavar="FILE",
                        help="YAML file of config fields")
     train.add_argument("--resume", metavar="RUN",
@@ -77,13 +77,15 @@ def build_parser() -> Parser:
     evaluate.add_argument("--n", type=int, default=10000, help="images to evaluate")
     evaluate.add_argument("--ref", choices=("train", "test"), default="test",
                           help="reference split")
-    evaluate.add_argument("--features", choices=("domain", "inception"),
-                          help="feature network (default: domain for MNIST/Fashion)")
+    evaluate.add_argument("--features", choices=CHOICES["features"],
+                          help="feature network (default: the run's; domain for MNIST/Fashion)")
     evaluate.add_argument("--inception-weights", metavar="PATH",
                           help="local pt_inception-2015-12-05 weights file")
     evaluate.add_argument("--which", choices=("auto", "best", "last"), default="auto",
                           help="checkpoint of a run folder")
     evaluate.add_argument("--seed", type=int, default=12345, help="sampling seed")
+    evaluate.add_argument("--device", default="auto", help="auto|cpu|cuda|mps for sampling and "
+                                                            "features (auto: CUDA, MPS, else CPU)")
     evaluate.add_argument("--out", help="write the results as JSON here")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -104,7 +106,7 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint of the run folder; auto = best if chosen by FID, else last")
     parser.add_argument("--no-ema", dest="ema", action="store_false",
                         help="use the raw generator weights instead of their moving average")
-    parser.add_argument("--device", default="cpu", help="cpu|cuda|mps|auto")
+    parser.add_argument("--device", default="cpu", help="auto|cpu|cuda|mps")
 
 
 def register_extra_commands(commands) -> None:
@@ -129,6 +131,8 @@ def generator_source(args) -> str:
 # ----- handlers -----
 def cmd_train(args) -> None:
     from ganforge.config import build_config, config_from_dict
+    from ganforge.data.datasets import check_folder_exists
+    from ganforge.evaluation import resolve_eval_features
     from ganforge.training.checkpoint import find_checkpoint, load_checkpoint
     from ganforge.training.distributed import DistributedContext
     from ganforge.training.rundir import RunDir, new_run_path
@@ -143,12 +147,13 @@ def cmd_train(args) -> None:
         config = build_config(None, args.config_file, overrides, base=base)
         run_path = resume_from.parent.parent
     else:
-        preset = args.preset or (None if "model" in overrides else "default")
-        config = build_config(preset, args.config_file, overrides)
+        config = build_config(args.preset, args.config_file, overrides, default_preset="default")
         run_path = Path(config.run_dir) if config.run_dir else None
         if run_path and (run_path / "checkpoints" / "last.safetensors").exists():
             raise GanforgeError(f"run folder '{run_path}' already holds a run; continue it with "
                                 f"--resume {run_path} or pick another --run-dir")
+    check_folder_exists(config.dataset)
+    config = resolve_eval_features(config)  # before the run folder exists: may refuse the run
     dist = DistributedContext.from_environment(config.device)
     if run_path is None:
         # rank 0 numbers the new folder; the others take its choice (scanning runs/ on every rank
@@ -166,6 +171,10 @@ def cmd_train(args) -> None:
         print(f"done: {summary.steps} steps in {summary.wall_time_s:.0f} s "
               f"({summary.steps_per_s:.1f} steps/s, {summary.images_per_s:.0f} images/s); "
               f"run folder: {summary.run_dir}")
+        if summary.best_eval:
+            from ganforge.metrics.evaluate import fid_text
+
+            print(f"best FID {fid_text(summary.best_eval)}: {summary.best_eval['protocol']}")
 
 
 def log_start(trainer) -> None:
@@ -186,8 +195,10 @@ def cmd_sample(args) -> None:
 
     if args.n <= 0:
         raise GanforgeError(f"--n must be > 0 (got {args.n})")
+    from ganforge.device import resolve_device
+
     generator, config, meta = load_generator(generator_source(args), args.which, args.ema,
-                                             args.device)
+                                             resolve_device(args.device))
     labels = class_labels(generator, args.label, args.n)
     images = generate_uint8(generator, args.n, args.seed, labels=labels)
     if args.npz:
@@ -198,6 +209,7 @@ def cmd_sample(args) -> None:
             "samples" / "sample.png"
         save_grid(images, out)
         print(f"wrote a grid of {args.n} images to {out}")
+    print(f"(generator: {meta['checkpoint_path']}, step {meta['step']})")
     del torch
 
 
@@ -215,12 +227,14 @@ def class_labels(generator, label: int | None, n: int):
 
 def cmd_evaluate(args) -> None:
     from ganforge.evaluation import evaluate_source
-    from ganforge.metrics.evaluate import format_table
+    from ganforge.metrics.evaluate import fid_text, format_table
 
     result = evaluate_source(args.source, dataset=args.dataset, data_dir=args.data_dir, n=args.n,
                              ref=args.ref, features=args.features, which=args.which,
-                             inception_weights=args.inception_weights, seed=args.seed)
+                             inception_weights=args.inception_weights, seed=args.seed,
+                             device=args.device)
     print(format_table(result))
+    print(f"\nFID {fid_text(result)}: {result['protocol']}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
@@ -245,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.handler(args)
     except GanforgeError as err:
-        from ganforge.training.trainer import Interrupted
+        from ganforge.errors import Interrupted
 
         sys.stderr.write(f"ganforge: error: {err}\n")
         raise SystemExit(130 if isinstance(err, Interrupted) else 2) from None

@@ -74,7 +74,10 @@ class Config:
     # --- evaluation during training ---
     eval_every: int = option(0, "steps between FID evaluations (best = lowest FID); 0 = off")
     eval_n: int = option(5000, "generated images per evaluation during training")
-    features: str = option("domain", "feature network for FID: domain|inception")
+    features: str = option("domain", "feature network for FID: domain|inception; domain falls "
+                                     "back to inception where the dataset has no domain evaluator")
+    inception_weights: str = option("", "pt_inception-2015-12-05 weights file for inception "
+                                        "features; empty = torch hub cache, else download")
     # --- speed ---
     amp: str = option("none", "none|bf16|fp16 mixed precision (fp16 needs CUDA)")
     compile: bool = option(False, "torch.compile G and D")
@@ -126,12 +129,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def build_config(preset: str | None = None, yaml_path: str | None = None,
-                 overrides: dict[str, Any] | None = None, base: Config | None = None) -> Config:
-    """defaults (or `base`, e.g. a resumed run's config) ← preset ← YAML ← overrides, validated."""
+                 overrides: dict[str, Any] | None = None, base: Config | None = None,
+                 default_preset: str | None = None) -> Config:
+    """defaults (or `base`, e.g. a resumed run's config) ← preset ← YAML ← overrides, validated.
+
+    The preset is the one named here, else the YAML file's `preset:` key, else `default_preset`
+    (the command line passes "default", so flags always layer on top of a complete setup)."""
     values = (base or Config()).to_dict()
     file_values = load_yaml(yaml_path) if yaml_path else {}
-    preset = file_values.pop("preset", None) if preset is None else preset
-    file_values.pop("preset", None)
+    file_preset = file_values.pop("preset", None)
+    preset = preset or file_preset or default_preset
     if preset is not None:
         if preset not in PRESETS:
             from ganforge.registry import unknown_choice_message

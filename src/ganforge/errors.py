@@ -1,4 +1,4 @@
-"""The one exception type the command line turns into a single clear line."""
+"""The exception types the command line turns into a single clear line."""
 
 
 class GanforgeError(Exception):
@@ -7,3 +7,7 @@ class GanforgeError(Exception):
 
 class TrainingDiverged(GanforgeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Interrupted(GanforgeError):
+    """Ctrl-C: the run was saved and can be resumed."""

@@ -34,8 +34,10 @@ from ganforge.errors import GanforgeError
 GRID_HELP = 'write --grid "latent_dim=16,100 hidden_dim=16,100" (FIELD=V1,V2,… separated by spaces)'
 # fields that may differ between a finished run and a re-run of the sweep without retraining
 RUN_ONLY_FIELDS = {"steps", "epochs", "run_dir", "device", "progress", "tensorboard", "eval_n"}
-METRIC_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
-               "modes", "kl_uniform")
+METRIC_KEYS = ("fid", "fid_over_floor", "floor_fid", "kid", "kid_std", "precision", "recall",
+               "density", "coverage", "score", "modes", "kl_uniform", "features", "n", "n_ref",
+               "reference_overlaps_training", "protocol")
+EVAL_CACHE_VERSION = 2  # eval.json results without their protocol (version 1) are recomputed
 
 
 @dataclass
@@ -105,14 +107,13 @@ def plan(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
     both = sorted(set(grid) & set(overrides))
     if both:
         raise GanforgeError(f"'{both[0]}' is both in --grid and given as a flag; drop one of them")
-    if preset is None and config_file is None and "model" not in overrides and "model" not in grid:
-        preset = "default"
     combos = []
     for values in itertools.product(*grid.values()):
         chosen = dict(zip(grid, values))
         name = combination_name(chosen)
         config = build_config(preset, config_file,
-                              {**overrides, **chosen, "run_dir": str(out / name)})
+                              {**overrides, **chosen, "run_dir": str(out / name)},
+                              default_preset="default")
         combos.append(Combination(name, chosen, config))
     return combos
 
@@ -183,7 +184,7 @@ def train_all(todo: list[Combination], out: Path, jobs: int, log: Callable[[str]
         save_yaml(combo.config, config_path)
         argvs.append(train_argv(combo, config_path))
         log(f"{'resume' if combo.status == 'resume' else 'train'} {combo.name}")
-    from ganforge.training.trainer import Interrupted
+    from ganforge.errors import Interrupted
 
     interrupted = Interrupted("sweep interrupted; finished runs are kept and the interrupted ones "
                               "saved: run the same command again to resume")
@@ -221,13 +222,14 @@ def evaluate_run(combo: Combination, n: int, features: str | None = None) -> dic
 
     checkpoint = default_checkpoint(combo.path)
     _, meta = load_checkpoint(checkpoint)
-    key = {"checkpoint": checkpoint.name, "step": meta["step"], "n": n, "features": features}
+    key = {"checkpoint": checkpoint.name, "step": meta["step"], "n": n, "features": features,
+           "version": EVAL_CACHE_VERSION}
     cache = combo.path / "eval.json"
     if cache.exists():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
             return saved["result"]
-    result = evaluate_source(str(combo.path), n=n, features=features)
+    result = evaluate_source(str(combo.path), n=n, features=features, device=combo.config.device)
     cache.write_text(json.dumps({"key": key, "result": result}, indent=2) + "\n")
     return result
 
@@ -268,13 +270,15 @@ def write_csv(combos: list[Combination], grid: dict[str, list[Any]], path: Path)
 
 
 def markdown_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str:
+    from ganforge.metrics.evaluate import fid_text
+
     fids = [c.metrics.get("fid") for c in combos if c.metrics.get("fid") is not None]
     best = min(fids) if fids else None
     head = [*grid, "FID", "KID", "modes", "precision", "recall", "steps", "wall time", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(
         "---:" if h not in ("status",) else "---" for h in head) + "|"]
     for c in combos:
-        fid = format_number(c.metrics.get("fid"))
+        fid = fid_text(c.metrics) if c.metrics.get("fid") is not None else "–"
         if best is not None and c.metrics.get("fid") == best:
             fid = f"**{fid}**"
         cells = [*(str(v) for v in c.values.values()), fid, format_number(c.metrics.get("kid")),
@@ -297,11 +301,12 @@ def write_markdown(combos: list[Combination], grid: dict[str, list[Any]], path: 
                   ""]
     evaluated = [c for c in combos if c.metrics.get("fid") is not None]
     if evaluated:
+        from ganforge.metrics.evaluate import fid_text
+
         best = min(evaluated, key=lambda c: c.metrics["fid"])
-        lines += [f"Best FID: **{format_number(best.metrics['fid'])}** with "
-                  + ", ".join(f"{k}={v}" for k, v in best.values.items())
-                  + f" (evaluated on {best.metrics.get('n')} samples, "
-                    f"{best.metrics.get('features', 'domain')} features).", ""]
+        lines += [f"Best FID: **{fid_text(best.metrics)}** with "
+                  + ", ".join(f"{k}={v}" for k, v in best.values.items()) + ".", "",
+                  f"FID protocol: {best.metrics.get('protocol', 'not recorded')}.", ""]
     lines += [markdown_table(combos, grid), ""]
     if (path.parent / "heatmap.png").exists():
         lines += ["![FID heat map](heatmap.png)", ""]

@@ -2,7 +2,8 @@
 
 MNIST, Fashion-MNIST and CIFAR-10 come through torchvision (downloaded when missing). `folder:PATH`
 reads an image folder: class sub-folders give labels, a flat folder gives none. When MNIST can be
-neither found nor downloaded, the bundled official MNIST test set (10,000 images) stands in.
+neither found nor downloaded, the bundled copies stand in: the first 10,000 official training images
+for training, the official 10,000-image test set as the evaluation reference.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from ganforge.errors import GanforgeError
 log = logging.getLogger("ganforge")
 
 BUILTIN = ("mnist", "fashion-mnist", "cifar10")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Horizontal flips turn digits into non-digits; clothes, CIFAR objects and faces survive them.
 FLIPS_ALLOWED = {"mnist": False, "fashion-mnist": True, "cifar10": True, "folder": True}
 
@@ -36,6 +36,9 @@ class ImageSet:
     num_classes: int  # 0 when the data has no classes
     name: str  # dataset name as given in the config
     source: str  # where the images came from, for logs and reports
+    # identifies `images` exactly (image folders: their cache key), so the reference cache need
+    # not hash the pixels; None when unknown
+    content_key: str | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -59,16 +62,27 @@ def check_dataset_name(name: str) -> None:
     )
 
 
+def check_folder_exists(name: str) -> None:
+    """A missing image folder is the first thing to say, before any other setting is judged."""
+    if name.startswith("folder:"):
+        root = Path(name.split(":", 1)[1]).expanduser()
+        if not root.is_dir():
+            raise GanforgeError(f"image folder '{root}' does not exist; check the path in {name}")
+
+
 def load_dataset(name: str, data_dir: str | Path, train: bool = True, download: bool = True,
                  image_size: int = 0, channels: int = 0) -> ImageSet:
     """Load a whole split into memory, resized to `image_size` and converted to `channels`."""
     check_dataset_name(name)
     if name.startswith("folder:"):
-        data = load_folder(name, Path(name.split(":", 1)[1]).expanduser())
+        from ganforge.data.folders import load_folder  # imports ImageSet from here
+
+        data = load_folder(name, Path(name.split(":", 1)[1]).expanduser(), image_size)
     else:
         data = load_torchvision(name, Path(data_dir).expanduser(), train, download)
-    return ImageSet(resize_uint8(convert_channels(data.images, channels), image_size),
-                    data.labels, data.num_classes, data.name, data.source)
+    images = resize_uint8(convert_channels(data.images, channels), image_size)
+    content_key = data.content_key if images is data.images else None  # converted: key no longer fits
+    return ImageSet(images, data.labels, data.num_classes, data.name, data.source, content_key)
 
 
 def load_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageSet:
@@ -82,10 +96,10 @@ def load_torchvision(name: str, root: Path, train: bool, download: bool) -> Imag
         dataset = try_download(cls, root, train) if download else None
     if dataset is None:
         if name == "mnist":
-            log.warning(
-                "MNIST not found in %s and could not be downloaded; using the bundled MNIST "
-                "test set (10,000 images) instead", root)
-            return bundled_mnist()
+            bundled = bundled_mnist(train)
+            log.warning("MNIST (%s split) not found in %s and could not be downloaded; using "
+                        "the %s instead", split, root, bundled.source)
+            return bundled
         raise GanforgeError(missing_dataset_message(name, root, split))
     images = torch.as_tensor(np.asarray(dataset.data))
     images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
@@ -112,69 +126,25 @@ def missing_dataset_message(name: str, root: Path, split: str) -> str:
             f"(offline?); put {expected} under --data-dir '{root}' or connect to the internet")
 
 
-def bundled_mnist() -> ImageSet:
+BUNDLED_MNIST = {  # split → (file prefix, description); see README "Data and licences"
+    True: ("train-10k", "bundled MNIST training subset (the first 10,000 official training images)"),
+    False: ("t10k", "bundled MNIST test set (the official 10,000 test images)"),
+}
+
+
+def bundled_mnist(train: bool) -> ImageSet:
+    """The offline stand-in for MNIST: genuine training images to train on, and the official test
+    set as the evaluation reference, so the two never overlap."""
+    prefix, description = BUNDLED_MNIST[train]
     folder = resources.files("ganforge.data") / "bundled"
-    images = read_idx_gz(folder / "t10k-images-idx3-ubyte.gz", offset=16).reshape(-1, 1, 28, 28)
-    labels = read_idx_gz(folder / "t10k-labels-idx1-ubyte.gz", offset=8).long()
-    return ImageSet(images, labels, 10, "mnist", "bundled MNIST test set (10,000 images)")
+    images = read_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", offset=16).reshape(-1, 1, 28, 28)
+    labels = read_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", offset=8).long()
+    return ImageSet(images, labels, 10, "mnist", description)
 
 
 def read_idx_gz(path, offset: int) -> torch.Tensor:
     raw = gzip.decompress(path.read_bytes())
     return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=offset).copy())
-
-
-def load_folder(name: str, root: Path) -> ImageSet:
-    """An image folder: class sub-folders (ImageFolder layout) or a flat folder of images."""
-    if not root.is_dir():
-        raise GanforgeError(f"image folder '{root}' does not exist; check the path in {name}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise GanforgeError(
-            f"image folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")
-    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
-    flat = not class_names or any(p.parent == root for p in files)
-    class_index = {c: i for i, c in enumerate(class_names)}
-    labels = [0 if flat else class_index[p.parent.relative_to(root).as_posix()] for p in files]
-    images = decode_images(files)
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64),
-                    0 if flat else len(class_names), name, str(root))
-
-
-def decode_images(files: list[Path]) -> torch.Tensor:
-    """Decode every file once (threads; PIL releases the GIL) to one uint8 tensor."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image, UnidentifiedImageError
-
-    def decode(path: Path) -> np.ndarray:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as err:
-            raise GanforgeError(f"cannot read image '{path}' ({err}); remove or replace it") from None
-
-    with ThreadPoolExecutor() as pool:
-        arrays = list(pool.map(decode, files))
-    size = arrays[0].shape[:2]
-    if any(a.shape[:2] != size for a in arrays):
-        side = min(min(a.shape[:2]) for a in arrays)
-        arrays = [center_crop_resize(a, side) for a in arrays]
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    if bool((images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all()):
-        images = images[:, :1].contiguous()  # grayscale files stay one channel
-    return images
-
-
-def center_crop_resize(array: np.ndarray, side: int) -> np.ndarray:
-    from PIL import Image
-
-    image = Image.fromarray(array)
-    w, h = image.size
-    crop = min(w, h)
-    left, top = (w - crop) // 2, (h - crop) // 2
-    image = image.crop((left, top, left + crop, top + crop)).resize((side, side), Image.BICUBIC)
-    return np.asarray(image)
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

@@ -77,8 +77,8 @@ def add_direction_flags(parser) -> None:
 # ----- shared -----
 def load(args):
     from ganforge.cli import class_labels, generator_source
+    from ganforge.device import resolve_device
     from ganforge.training.restore import load_generator
-    from ganforge.training.trainer import resolve_device
 
     generator, config, meta = load_generator(generator_source(args), args.which, args.ema,
                                              resolve_device(args.device))

@@ -1,8 +1,10 @@
 """One call from generated uint8 images to every sample-quality number, against a cached reference.
 
 Protocol (docs/evaluation.md): the first `n` samples (default 10,000) against the first `n` images
-of the reference split (capped at its size), features from the dataset's own classifier
-("domain", MNIST/Fashion-MNIST) or pytorch-fid's InceptionV3 ("inception"). Class-based numbers
+of the reference split (capped at its size, resized to the samples' size), features from the
+dataset's own classifier ("domain", MNIST/Fashion-MNIST) or pytorch-fid's InceptionV3
+("inception"). Every result carries that protocol, the real-vs-real floor measured under it, FID ÷
+floor, and whether any reference image was also a training image. Class-based numbers
 (score, modes, histogram, label accuracy) always use the domain classifier, when one exists.
 """
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from ganforge.data.datasets import load_dataset, to_uint8
+from ganforge.data.fingerprint import overlap_count
 from ganforge.errors import GanforgeError
 from ganforge.metrics import classifier, maths
 from ganforge.metrics.features import feature_net
@@ -75,9 +78,13 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "
                     ref: str = "test", features: str = "domain", n: int | None = None,
                     inception_weights: str | Path | None = None,
                     labels: torch.Tensor | None = None, cache_dir: str | Path | None = None,
-                    device: str | torch.device = "cpu") -> dict:
+                    device: str | torch.device = "cpu",
+                    training_hashes: torch.Tensor | None = None) -> dict:
     """FID, KID, precision/recall/density/coverage, classifier score and mode coverage of uint8
-    `images` (N×C×H×W) against the real `dataset`; a flat dict, see the module docstring."""
+    `images` (N×C×H×W) against the real `dataset`, with the protocol that makes them comparable
+    (feature network and weights, counts, reference, real-vs-real floor); a flat dict, see the
+    module docstring. `training_hashes` (data.fingerprint.image_hashes of the generator's
+    training images) enables the check that no reference image was trained on."""
     check_images(images, labels)
     device = check_device(device)
     count = n or DEFAULT_N
@@ -87,20 +94,65 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "
         log.warning("evaluating %d samples against up to %d reference images (n=%d); FID is "
                     "biased upwards at small sample counts", len(samples), count, count)
     net = feature_net(features, dataset, inception_weights)
-    reference = load_reference(dataset, data_dir, ref, count, net, cache_dir, device)
+    shape = (samples.shape[1], samples.shape[-1])
+    reference = load_reference(dataset, data_dir, ref, count, net, cache_dir, device, shape)
     fake, probs = net(samples, device)
     if probs is None:
         probs = domain_probs(dataset, samples, device)
     mu, sigma = maths.gaussian_stats(fake)
     kid_mean, kid_std = maths.kid(reference.features, fake)
-    result = {"fid": maths.frechet_distance(mu, sigma, reference.mu, reference.sigma),
-              "kid": kid_mean, "kid_std": kid_std,
+    fid = maths.frechet_distance(mu, sigma, reference.mu, reference.sigma)
+    result = {"fid": fid, "kid": kid_mean, "kid_std": kid_std,
               **maths.prdc(reference.features.to(device), fake.to(device),
                            real_radii=reference.radii),
               **class_numbers(probs, labels),
               "n": len(samples), "n_ref": len(reference.features), "features": net.name,
-              "ref": ref, "dataset": dataset}
+              "features_sha256": net.weights_hash, "ref": ref, "dataset": dataset,
+              "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
+              **floor_numbers(fid, reference),
+              **overlap_numbers(reference, training_hashes)}
+    result["protocol"] = protocol_text(result)
     return result
+
+
+def floor_numbers(fid: float, reference) -> dict:
+    floor = reference.floor_fid
+    return {"floor_fid": floor, "floor": reference.floor,
+            "fid_over_floor": fid / floor if floor else None}
+
+
+def overlap_numbers(reference, training_hashes: torch.Tensor | None) -> dict:
+    """Whether the reference holds images the generator was trained on (None: not known). An
+    overlap rewards memorisation, so it is reported with the numbers, not only logged."""
+    if training_hashes is None:
+        return {"reference_overlaps_training": None}
+    shared = overlap_count(reference.hashes, training_hashes)
+    if shared:
+        log.warning("%d of the %d reference images are also training images: FID rewards "
+                    "memorisation here; evaluate against held-out images", shared,
+                    len(reference.hashes))
+    return {"reference_overlaps_training": shared > 0, "reference_overlap_count": shared}
+
+
+def protocol_text(result: dict) -> str:
+    """One line that makes an FID comparable: features and weights, counts, reference, floor."""
+    shape = "×".join(map(str, result["image_shape"]))
+    floor = ("no real-vs-real floor" if result["floor_fid"] is None else
+             f"real-vs-real floor {result['floor_fid']:.4g} ({result['floor']})")
+    overlap = {True: "; REFERENCE OVERLAPS TRAINING", False: "", None: ""}[
+        result["reference_overlaps_training"]]
+    return (f"{result['features']} features (weights sha256 {result['features_sha256'][:12]}), "
+            f"{result['n']} samples {shape} vs {result['dataset']} {result['ref']}"
+            f"[:{result['n_ref']}]; {floor}{overlap}")
+
+
+def fid_text(result: dict) -> str:
+    """'0.303 (7.3× floor)': an FID with its distance to the floor of the same protocol."""
+    fid = result.get("fid")
+    if fid is None:
+        return "–"
+    ratio = result.get("fid_over_floor")
+    return f"{fid:.4g}" + (f" ({ratio:.1f}× floor)" if ratio is not None else "")
 
 
 def load_images(source: str | Path) -> torch.Tensor:
@@ -167,7 +219,7 @@ def format_value(value) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, list):
-        return " ".join(f"{v:.3f}" for v in value)
+        return " ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
     return str(value)
@@ -175,10 +227,13 @@ def format_value(value) -> str:
 
 def format_table(result: dict) -> str:
     """A two-column plain-text table of an evaluate_images result, in a fixed order."""
-    order = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "score",
-             "modes", "kl_uniform", "label_accuracy", "class_hist", "n", "n_ref", "features",
-             "ref", "dataset"]
-    keys = [k for k in order if k in result] + [k for k in result if k not in order]
+    order = ["fid", "fid_over_floor", "floor_fid", "kid", "kid_std", "precision", "recall",
+             "density", "coverage", "score", "modes", "kl_uniform", "label_accuracy", "class_hist",
+             "n", "n_ref", "features", "features_sha256", "ref", "dataset", "ref_source", "floor",
+             "reference_overlaps_training"]
+    # the protocol is one long line: callers print it whole under the table
+    keys = [k for k in order if k in result] + [k for k in result
+                                                if k not in order and k != "protocol"]
     width = max(len(k) for k in keys)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
     lines += [f"{k:<{width}}  {format_value(result[k])}" for k in keys]

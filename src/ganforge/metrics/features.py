@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -39,15 +38,11 @@ def domain_net(dataset: str, inception_weights: str | Path | None = None) -> Fea
 @FEATURES.register("inception")
 def inception_net(dataset: str, inception_weights: str | Path | None = None) -> FeatureNet:
     path = inception.find_weights(inception_weights)
+    digest = inception.checked_weights_hash(str(path))
     model = inception.load_inception(str(path), inception.DIMS)
-    return FeatureNet(f"inception-{inception.DIMS}", file_hash(str(path)),
+    return FeatureNet(f"inception-{inception.DIMS}", digest,
                       lambda images, device: (inception.inception_features(model, images, device),
                                               None))
-
-
-@lru_cache(maxsize=4)
-def file_hash(path: str) -> str:
-    return classifier.sha256_file(path)
 
 
 def feature_net(name: str, dataset: str, inception_weights: str | Path | None = None) -> FeatureNet:

@@ -19,6 +19,10 @@ import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
 
+# sha256 of pt_inception-2015-12-05-6726825d.pth (torch.hub names files by this hash's first 8 hex
+# digits): other weights give FIDs that compare with nothing, so they are refused.
+WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+
 # pool3, the layer every published FID uses. pytorch-fid's other blocks (64, 192, 768) are allowed
 # for parity with its --dims option; the tests use 64 to keep a 2048×2048 sqrtm off a 2-core CPU.
 DIMS = 2048
@@ -78,6 +82,19 @@ def find_weights(path: str | Path | None = None, download: bool = True) -> Path:
         raise GanforgeError(missing_weights_message(
             f"the FID Inception weights are not in {cached.parent}"))
     return download_weights(cached)
+
+
+@lru_cache(maxsize=4)
+def checked_weights_hash(path: str) -> str:
+    """The file's sha256 when it is the FID Inception weights file, else one clear error."""
+    from ganforge.metrics.classifier import sha256_file
+
+    digest = sha256_file(path)
+    if digest != WEIGHTS_SHA256:
+        raise GanforgeError(missing_weights_message(
+            f"'{path}' is not the FID Inception weights file (sha256 {digest[:12]}…, expected "
+            f"{WEIGHTS_SHA256[:12]}…), so its FIDs would compare with nothing"))
+    return digest
 
 
 def read_state_dict(path: Path) -> dict:

@@ -139,8 +139,10 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
     evals = [r for r in read_metrics(run) if "eval_fid" in r]
     if evals:
         last, best = evals[-1], min(evals, key=lambda r: r["eval_fid"])
-        rows += [["final FID (during training)", f"{fmt(last['eval_fid'])} at step {last['step']}"],
-                 ["best FID (during training)", f"{fmt(best['eval_fid'])} at step {best['step']}"]]
+        rows += [["final FID (during training)", f"{logged_fid(last)} at step {last['step']}"],
+                 ["best FID (during training)", f"{logged_fid(best)} at step {best['step']}"],
+                 ["FID protocol (during training)",
+                  last.get("eval_protocol", "not recorded (trained by an older ganforge)")]]
         for key in ("kid", "modes"):
             if f"eval_{key}" in last:
                 rows.append([f"final {key.upper() if key == 'kid' else key}",
@@ -148,13 +150,22 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
     cached = read_json(run / "eval.json").get("result")
     if cached:
         rows += [[f"evaluation: {key}", fmt(cached[key])] for key in (
-            "fid", "kid", "precision", "recall", "density", "coverage", "modes", "n")
-                 if key in cached]
+            "fid", "fid_over_floor", "kid", "precision", "recall", "density", "coverage", "modes",
+            "n") if key in cached]
+        rows.append(["evaluation: protocol",
+                     cached.get("protocol", "not recorded (evaluated by an older ganforge)")])
     if rows:
         section.blocks.append(Table(["quantity", "value"], rows, id="metrics"))
     else:
         section.blocks.append("No summary.json or evaluations yet (is the run still training?).")
     return section
+
+
+def logged_fid(record: dict[str, Any]) -> str:
+    """An eval line of metrics.jsonl as 'FID (N× floor)'."""
+    from ganforge.metrics.evaluate import fid_text
+
+    return fid_text({"fid": record["eval_fid"], "fid_over_floor": record.get("eval_fid_over_floor")})
 
 
 def curves_section(run: Path) -> Section:
@@ -286,12 +297,27 @@ def read_sweep(sweep: Path) -> tuple[dict[str, Any], list[dict[str, str]]]:
     return settings, rows
 
 
+def sweep_metric_keys() -> tuple[str, ...]:
+    from ganforge.sweep import METRIC_KEYS
+
+    return METRIC_KEYS
+
+
+def csv_fid(row: dict[str, str]) -> str:
+    """A sweep.csv row's FID as 'FID (N× floor)'."""
+    from ganforge.metrics.evaluate import fid_text
+
+    if not row.get("fid"):
+        return "–"
+    ratio = row.get("fid_over_floor")
+    return fid_text({"fid": float(row["fid"]), "fid_over_floor": float(ratio) if ratio else None})
+
+
 def sweep_report(sweep: Path) -> Report:
     settings, rows = read_sweep(sweep)
     grid = settings.get("grid") or {}
     fields = list(grid) or [k for k in (rows[0] if rows else {}) if k not in (
-        "run", "status", "steps", "wall_time_s", "fid", "kid", "kid_std", "precision", "recall",
-        "density", "coverage", "score", "modes", "kl_uniform")]
+        "run", "status", "steps", "wall_time_s", *sweep_metric_keys())]
     grid_text = " ".join(f"{k}={','.join(map(str, v))}" for k, v in grid.items())
     report = Report(f"Sweep {sweep.resolve().name}",
                     f"{len(rows)} runs; grid {grid_text}" if grid_text else f"{len(rows)} runs")
@@ -299,10 +325,13 @@ def sweep_report(sweep: Path) -> Report:
     fids = [float(r["fid"]) for r in rows if r.get("fid")]
     if fids:
         best = min(rows, key=lambda r: float(r["fid"]) if r.get("fid") else math.inf)
-        overview.blocks.append(f"Best FID {fmt(float(best['fid']))}: "
+        overview.blocks.append(f"Best FID {csv_fid(best)}: "
                                + ", ".join(f"{k}={best[k]}" for k in fields) + ".")
+        protocols = sorted({r["protocol"] for r in rows if r.get("protocol")})
+        overview.blocks.append("FID protocol: " + ("; ".join(protocols) if protocols else
+                                                   "not recorded (swept by an older ganforge)"))
     head = [*fields, "FID", "KID", "modes", "precision", "recall", "steps", "wall time", "status"]
-    table = [[*(r.get(k, "") for k in fields), fmt(r.get("fid")), fmt(r.get("kid")),
+    table = [[*(r.get(k, "") for k in fields), csv_fid(r), fmt(r.get("kid")),
               fmt(r.get("modes")), fmt(r.get("precision"), 3), fmt(r.get("recall"), 3),
               fmt(r.get("steps")), duration(r.get("wall_time_s")), r.get("status", "")]
              for r in rows]

@@ -23,6 +23,7 @@ from ganforge.errors import GanforgeError
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
+REQUIRED_META = ("config", "spec", "step")  # what rebuilding the networks needs
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -70,7 +71,16 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if int(metadata.get("version", -1)) > VERSION:
         raise GanforgeError(f"checkpoint '{path}' was written by a newer ganforge "
                             f"(format v{metadata['version']}); upgrade ganforge")
-    return tensors, json.loads(metadata["meta"])
+    try:
+        meta = json.loads(metadata["meta"])
+    except (KeyError, ValueError) as err:
+        raise GanforgeError(f"checkpoint '{path}' has unreadable metadata ({type(err).__name__}); "
+                            "use another checkpoint, e.g. checkpoints/best.safetensors") from None
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise GanforgeError(f"checkpoint '{path}' lacks '{missing[0]}' in its metadata; use another "
+                            "checkpoint, e.g. checkpoints/best.safetensors")
+    return tensors, meta
 
 
 def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -79,6 +89,9 @@ def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tens
 
 def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+    if not state:
+        raise GanforgeError(f"the checkpoint holds no '{prefix}' weights; use a checkpoint written "
+                            "by `ganforge train`")
     try:
         module.load_state_dict(state)
     except RuntimeError as err:

@@ -25,10 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import Config, config_from_dict, parse_classes
-from ganforge.data import InMemoryBatches, load_dataset, select
+from ganforge.config import Config
+from ganforge.data import InMemoryBatches
 from ganforge.data.augment import build_augmentation
-from ganforge.errors import GanforgeError, TrainingDiverged
+from ganforge.data.training_set import load_training_set
+from ganforge.device import resolve_device
+from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.losses import build_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
 from ganforge.models import ModelSpec, build_models
 from ganforge.training import checkpoint as ckpt
@@ -37,25 +39,10 @@ from ganforge.training.rundir import RunDir
 from ganforge.training.sampling import balanced_labels, generate, noise
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
+# what each evaluation during training logs (as eval_<key>): the numbers and their protocol
+EVAL_LOG_KEYS = ("fid", "fid_over_floor", "floor_fid", "kid", "recall", "modes", "kl_uniform",
+                 "features", "n", "n_ref", "reference_overlaps_training", "protocol")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class Interrupted(GanforgeError):
-    """Ctrl-C: the run was saved and can be resumed."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GanforgeError("--device cuda requested but CUDA is not available; use --device auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise GanforgeError("--device mps requested but MPS is not available; use --device auto")
-    return torch.device(name)
 
 
 def resolve_amp(name: str, device: torch.device) -> torch.dtype | None:
@@ -123,6 +110,7 @@ class Summary:
     best_metric: str
     best_value: float | None
     final: dict[str, float]
+    best_eval: dict[str, Any] | None = None  # the best evaluation with its protocol
 
 
 def paired_labels(labels: torch.Tensor | None) -> torch.Tensor | None:
@@ -136,13 +124,16 @@ def paired_labels(labels: torch.Tensor | None) -> torch.Tensor | None:
 class Trainer:
     def __init__(self, config: Config, run: RunDir | None,
                  dist: DistributedContext | None = None, resume_from: Path | None = None) -> None:
-        self.config = config
+        from ganforge.evaluation import resolve_eval_features
+
+        self.config = config = resolve_eval_features(config)
         self.dist = dist or DistributedContext.single()
         self.run = run if self.dist.is_main else None
         self.device = self.dist.device or resolve_device(config.device)
         self.amp_dtype = resolve_amp(config.amp, self.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        self.data = self.load_training_data()
+        self.data = load_training_set(config)
+        self.train_hashes = None  # content hashes of the training images, on first evaluation
         self.spec = ModelSpec(self.data.shape[0], self.data.shape[1],
                               self.data.num_classes if config.conditional else 0)
         self.G, self.D = (m.to(self.device) for m in build_models(config, self.spec))
@@ -179,6 +170,7 @@ class Trainer:
         self.fixed_labels = (balanced_labels(config.grid_size, self.spec.num_classes, self.device)
                              if self.spec.num_classes else None)
         self.step, self.best_value = 0, math.inf
+        self.best_eval: dict[str, Any] | None = None
         self.wall_time_before = 0.0  # training time of earlier sessions of a resumed run
         self.session_start = time.perf_counter()
         self.total_steps = config.steps or config.epochs * max(
@@ -191,12 +183,6 @@ class Trainer:
             self.load(resume_from)
 
     # ----- construction -----
-    def load_training_data(self):
-        config = self.config
-        data = load_dataset(config.dataset, config.data_dir, train=True,
-                            image_size=config.image_size, channels=config.channels)
-        return select(data, parse_classes(config.classes), config.subset, config.seed)
-
     def adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         # CPU: fused Adam, one kernel for the whole update (measured 1.13x faster mlp steps than
         # foreach, docs/benchmarks.md); elsewhere foreach: one multi-tensor kernel per operation
@@ -374,6 +360,7 @@ class Trainer:
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
                      "num_classes": self.spec.num_classes},
             "step": self.step, "wall_time_s": self.elapsed(), "best_value": self.best_value,
+            "best_eval": self.best_eval,
             "opt_G": opt_g_meta, "opt_D": opt_d_meta,
             "ganforge": __import__("ganforge").__version__,
         }
@@ -388,6 +375,13 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         tensors, meta = ckpt.load_checkpoint(path)
+        try:
+            self.restore(tensors, meta)
+        except KeyError as err:
+            raise GanforgeError(f"checkpoint '{path}' lacks {err} needed to resume; resume from "
+                                f"another checkpoint of the run, or start a new run") from None
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         for prefix, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             if module is not None:
                 ckpt.load_module(prefix, module, tensors)
@@ -406,7 +400,7 @@ class Trainer:
             self.scaler_G.load_state_dict(meta["scalers"]["G"])
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
         self.step, self.wall_time_before = meta["step"], meta["wall_time_s"]
-        self.best_value = meta["best_value"]
+        self.best_value, self.best_eval = meta["best_value"], meta.get("best_eval")
         if self.run is not None:
             self.run.truncate_metrics_after(self.step)
 
@@ -432,11 +426,15 @@ class Trainer:
         return stats.get("loss_g", math.inf)
 
     def evaluate(self) -> dict[str, Any]:
+        from ganforge.data.fingerprint import image_hashes
         from ganforge.evaluation import evaluate_generator
 
+        if self.train_hashes is None:
+            self.train_hashes = image_hashes(self.data.images)
         with torch.random.fork_rng(devices=[]):  # evaluation must not shift training randomness
             return evaluate_generator(self.sampling_generator(), self.config,
-                                      n=self.config.eval_n, device=self.device)
+                                      n=self.config.eval_n, device=self.device,
+                                      train_hashes=self.train_hashes)
 
     # ----- the loop -----
     def elapsed(self) -> float:
@@ -492,8 +490,10 @@ class Trainer:
     def evaluate_and_log(self) -> float:
         result = self.evaluate()
         record = {"step": self.step, "time_s": round(self.elapsed(), 2),
-                  **{f"eval_{k}": result[k] for k in ("fid", "kid", "modes", "kl_uniform")}}
+                  **{f"eval_{k}": result[k] for k in EVAL_LOG_KEYS}}
         self.run.append_metrics(record)
+        if result["fid"] < self.best_value:
+            self.best_eval = {k: result[k] for k in EVAL_LOG_KEYS}
         if self.writer is not None:
             for key in ("fid", "kid", "modes"):
                 self.writer.add_scalar(f"eval/{key}", result[key], self.step)
@@ -527,7 +527,8 @@ class Trainer:
         metric = "fid" if self.config.eval_every else "loss_g"
         return Summary(str(self.run_path()), self.step, round(self.elapsed(), 2), round(rate, 3),
                        round(images, 1), metric,
-                       None if math.isinf(self.best_value) else self.best_value, self.last_stats)
+                       None if math.isinf(self.best_value) else self.best_value, self.last_stats,
+                       self.best_eval)
 
     def write_figures(self) -> None:
         from ganforge.report.images import save_gif
@@ -556,6 +557,3 @@ class Trainer:
     def last_path(self) -> Path | None:
         return self.run.checkpoints / "last.safetensors" if self.run is not None else None
 
-
-def rebuild_config(meta: dict[str, Any]) -> Config:
-    return config_from_dict(meta["config"])
