@@ -4,8 +4,9 @@ For each recipe: (1) measure its CPU training speed (steps/s, 2 threads, after w
 (2) train it for the number of steps that fits the budget at that speed — on the CPU itself, or, to
 save time, on another device (`--device cuda`): a step is the same computation wherever it runs,
 so the quality reached after N steps is what the CPU reaches in N / (steps/s) seconds;
-(3) evaluate 10k samples with the domain features against the MNIST test set.
-Prints one Markdown table.
+(3) evaluate 10k samples against the MNIST test set with both shipped evaluators (domain and
+domain2), each FID with its bootstrap 95 % interval and its distance to the real-vs-real floor.
+Prints one Markdown table; a recipe is better only when it wins under both evaluators.
 
     python benchmarks/compare_recipes.py --data-dir ../shared/data --budget-min 10 \
         --recipes default,seed000-mlp --device cpu
@@ -48,6 +49,17 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "upconv": ("default", {**UNCONDITIONAL, "model": "upconv"}),
     "resnet-g": ("default", {**UNCONDITIONAL, "model": "resnet", "residual": "g"}),
     "resnet-gd": ("default", {**UNCONDITIONAL, "model": "resnet", "residual": "gd"}),
+    # issue 12: schedules, and the MLP with conditioning
+    "default-decay": ("default", {"lr_decay": 0.3, "ema_rampup": True}),
+    "default-ms0.2-decay": ("default", {"mode_seeking": 0.2, "lr_decay": 0.3, "ema_rampup": True}),
+    "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
+    "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
+    "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
+                                             "lr_decay": 0.3, "ema_rampup": True}),
+    "mlp-cond-ms0.1-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1,
+                                             "lr_decay": 0.3, "ema_rampup": True}),
+    "mlp-b128-decay": ("seed000-mlp", {"batch_size": 128, "lr_g": 4e-4, "lr_d": 4e-4,
+                                       "lr_decay": 0.3, "ema_rampup": True}),
 }
 
 
@@ -78,6 +90,10 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=10.0)
     parser.add_argument("--device", default="cpu", help="where the budgeted training runs")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the speed test")
+    parser.add_argument("--train-threads", type=int, default=0,
+                        help="CPU threads for the budgeted training (default: --threads); the "
+                             "step count comes from the speed test, so two recipes may train "
+                             "side by side with one thread each")
     parser.add_argument("--measure-s", type=float, default=20.0)
     parser.add_argument("--speeds", help="JSON file of measured CPU steps/s (skips measuring)")
     parser.add_argument("--measure-only", action="store_true")
@@ -96,7 +112,7 @@ def main() -> None:
     (out / "speeds.json").write_text(json.dumps(speeds, indent=2))
     if args.measure_only:
         return
-    torch.set_num_threads(max(torch.get_num_threads(), args.threads))
+    torch.set_num_threads(args.train_threads or args.threads)
     rows = []
     for name in names:
         steps = int(speeds[name] * args.budget_min * 60)
@@ -105,17 +121,29 @@ def main() -> None:
         trainer = Trainer(config, RunDir(Path(config.run_dir)))
         summary = trainer.train()
         result = evaluate_generator(trainer.sampling_generator(), config, n=10000,
-                                    device=trainer.device)
+                                    device=trainer.device, bootstrap=100, extra_protocols=True)
+        (Path(config.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
         rows.append((name, speeds[name], steps, summary.wall_time_s, result))
-        print(json.dumps({"recipe": name, "steps": steps, **{k: result[k] for k in (
-            "fid", "kid", "precision", "recall", "modes", "score")}}), flush=True)
-    print(f"\n| recipe | CPU steps/s | steps in {args.budget_min:g} min | FID | KID×1000 | precision "
-          "| recall | coverage | modes | score | train time here (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print(json.dumps({"recipe": name, "steps": steps, **{k: result.get(k) for k in (
+            "fid", "domain2_fid", "recall", "domain2_recall", "modes", "label_accuracy")}}),
+              flush=True)
+    print(f"\nProtocol: {rows[0][4]['protocol']}; second evaluator: {rows[0][4]['domain2_protocol']}"
+          if rows else "")
+    print(f"\n| recipe | CPU steps/s | steps in {args.budget_min:g} min | domain FID [95% CI] (× floor) "
+          "| domain2 FID [95% CI] (× floor) | train-split FID | recall (domain / domain2) "
+          "| modes | label accuracy | train time here (s) |")
+    print("|---|---:|---:|---|---|---:|---|---:|---:|---:|")
     for name, speed, steps, wall, r in rows:
-        print(f"| {name} | {speed:.2f} | {steps} | {r['fid']:.2f} | {1000 * r['kid']:.2f} | "
-              f"{r['precision']:.3f} | {r['recall']:.3f} | {r['coverage']:.3f} | {r['modes']} | "
-              f"{r['score']:.2f} | {wall:.0f} |")
+        accuracy = "–" if r.get("label_accuracy") is None else f"{100 * r['label_accuracy']:.1f} %"
+        print(f"| {name} | {speed:.2f} | {steps} | {fid_cell(r, '')} | {fid_cell(r, 'domain2_')} | "
+              f"{r['train_fid']:.3f} | {r['recall']:.3f} / {r['domain2_recall']:.3f} | "
+              f"{r['modes']} | {accuracy} | {wall:.0f} |")
+
+
+def fid_cell(result: dict, prefix: str) -> str:
+    low, high = result[prefix + "fid_ci95"]
+    return (f"{result[prefix + 'fid']:.3f} [{low:.3f}, {high:.3f}] "
+            f"({result[prefix + 'fid_over_floor']:.1f}×)")
 
 
 if __name__ == "__main__":

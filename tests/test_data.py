@@ -146,3 +146,42 @@ def test_augmentations_keep_shape_range_and_respect_flips():
     assert advanced(True)(asymmetric)[:, :, :, 24:].max() > 0.5
     real, d_input = build_augmentation("diffaug", True)
     assert real(images) is images and not torch.equal(d_input(images), images)
+
+
+# ---------------------------------------------------------------- labels stay with their images
+@needs_mnist
+def test_labels_stay_paired_with_images_through_subset_classes_and_shuffling(data_dir, tmp_path):
+    """Every batch the trainer draws (shuffled, subset, two classes, several epochs) is looked
+    up by image content in the full training set: each label must be that image's own."""
+    from ganforge.config import build_config
+    from ganforge.data.fingerprint import image_hashes
+    from ganforge.training.trainer import Trainer
+    from tests.conftest import tiny_overrides
+
+    full = load_dataset("mnist", data_dir, train=True)
+    label_of = dict(zip(image_hashes(full.images).tolist(), full.labels.tolist()))
+    config = build_config(None, None, tiny_overrides(
+        data_dir, tmp_path / "run", classes="3,7", subset=0.2, conditional=True, augment="basic",
+        batch_size=32))
+    trainer = Trainer(config, None)
+    epochs_seen = set()
+    for _ in range(3 * trainer.batches.batches_per_epoch):
+        images, labels = trainer.batches.next()
+        epochs_seen.add(trainer.batches.epoch)
+        hashes = image_hashes(to_uint8(images.cpu()))
+        assert [label_of[h] for h in hashes.tolist()] == labels.tolist()
+        assert set(labels.tolist()) <= {3, 7}
+    assert len(epochs_seen) == 3
+
+
+@pytest.mark.parametrize("mode", ["basic", "advanced", "diffaug"])
+def test_augmentation_transforms_each_image_in_place(mode):
+    """Batch augmentation must not reorder images (their labels are not moved with them): image
+    i of constant grey v_i > -1 still has v_i as its brightest pixel (shifts and cutouts only
+    bring in background, -1)."""
+    torch.manual_seed(0)
+    values = torch.linspace(-0.9, 0.9, 32)
+    images = values.view(32, 1, 1, 1).expand(32, 1, 28, 28).contiguous()
+    augment_real, augment_d = build_augmentation(mode, flips_allowed=True)
+    out = augment_d(augment_real(images))
+    torch.testing.assert_close(out.flatten(1).max(dim=1).values, values, atol=1e-4, rtol=0)

@@ -34,8 +34,9 @@ UNAVAILABLE_HERE = [("Inception weights offline", "Inception weights"),
 
 
 def documented_commands() -> list[tuple[str, str]]:
-    """(document name, command line) for every `ganforge …` line inside a fenced code block,
-    with backslash continuations joined and trailing comments dropped; each line once."""
+    """(document name, command line quoted as a shell needs it) for every `ganforge …` line in a
+    fenced code block, with backslash continuations joined and trailing comments dropped; each
+    command once."""
     seen, commands = set(), []
     for document in DOCUMENTS:
         in_block, pending = False, ""
@@ -50,10 +51,10 @@ def documented_commands() -> list[tuple[str, str]]:
                 pending = pending[:-1] + " "
                 continue
             for part in pending.split("&&"):
-                command = " ".join(shlex.split(part, comments=True))
-                if command.startswith("ganforge ") and command not in seen:
-                    seen.add(command)
-                    commands.append((document.name, command))
+                argv = shlex.split(part, comments=True)
+                if argv[:1] == ["ganforge"] and tuple(argv) not in seen:
+                    seen.add(tuple(argv))
+                    commands.append((document.name, shlex.join(argv)))
             pending = ""
     return commands
 
@@ -119,6 +120,8 @@ def concrete(argv: list[str], workspace: dict, index: int) -> list[str]:
             out += [*TRAIN_SHORTENING, "--run-dir", str(workspace["work"] / f"run-{index}")]
     if argv[0] == "sweep":
         out += ["--steps", "2", "--eval-n", "40", "--no-progress", "--no-tensorboard"]
+    if argv[0] == "evaluate":
+        out += ["--n", "300", "--bootstrap", "5"]
     return out
 
 

@@ -148,21 +148,65 @@ def test_mode_coverage_on_constructed_histograms():
 # ---------------------------------------------------------------- shipped domain classifiers
 
 
+@pytest.mark.parametrize("network", sorted(classifier.NETWORKS))
 @pytest.mark.parametrize("dataset", classifier.DOMAIN_DATASETS)
-def test_shipped_weights_match_manifest(dataset):
-    entry = classifier.read_manifest()[dataset]
-    path = classifier.weights_dir() / entry["file"]
-    assert path.stat().st_size < 1_000_000  # a few hundred KB ships comfortably in the wheel
-    model, digest = classifier.load_domain_classifier(dataset)
+def test_shipped_weights_match_manifest(dataset, network):
+    name = classifier.weights_file(dataset, network)
+    entry = classifier.read_manifest()[name]
+    assert entry["dataset"] == dataset and entry["network"] == network
+    path = classifier.weights_dir() / name
+    assert path.stat().st_size < 2_000_000  # a few hundred KB ships comfortably in the wheel
+    model, digest = classifier.load_domain_classifier(dataset, network)
     assert digest == entry["sha256"]
     feats, probs = classifier.features_and_probs(model, torch.zeros(3, 1, 28, 28, dtype=torch.uint8),
                                                  "cpu")
-    assert feats.shape == (3, classifier.FEATURE_DIM) and probs.shape == (3, 10)
+    dims = {"domain": classifier.FEATURE_DIM, "domain2": classifier.RESIDUAL_WIDTHS[-1]}
+    assert feats.shape == (3, dims[network]) and probs.shape == (3, 10)
+
+
+def test_the_two_evaluators_are_independent_networks():
+    """Different architecture, feature size, seed and augmentation: not one network twice."""
+    manifest = classifier.read_manifest()
+    for dataset in classifier.DOMAIN_DATASETS:
+        first = manifest[classifier.weights_file(dataset, "domain")]
+        second = manifest[classifier.weights_file(dataset, "domain2")]
+        assert first["seed"] != second["seed"]
+        assert first["augmentation"] != second["augmentation"]
+    assert classifier.FEATURE_DIM != classifier.RESIDUAL_WIDTHS[-1]
+    assert type(classifier.new_network("domain")) is not type(classifier.new_network("domain2"))
+
+
+def test_fused_batchnorm_keeps_the_function():
+    for network in classifier.NETWORKS:
+        torch.manual_seed(0)
+        model = classifier.new_network(network).train()
+        x = torch.randn(16, 1, 28, 28)
+        model(x)  # non-trivial running statistics
+        model.eval()
+        expected = model.features(x)
+        fused = classifier.fuse_batchnorm(model)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        torch.testing.assert_close(fused.features(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_bootstrap_intervals_narrow_with_more_samples():
+    real = random_features(3000, 16, seed=0)
+    mu, sigma = maths.gaussian_stats(real)
+    widths = []
+    for n in (300, 3000):
+        fake = random_features(n, 16, seed=1, shift=0.3)
+        fid = maths.frechet_distance(*maths.gaussian_stats(fake), mu, sigma)
+        ci = maths.bootstrap_intervals(fake, real, mu, sigma, resamples=40)
+        low, high = ci["fid_ci95"]
+        assert low < high and low < fid * 1.5 and high > fid * 0.7
+        assert ci["kid_ci95"][0] < ci["kid_ci95"][1]
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # ten times the samples: a clearly narrower interval
 
 
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):
     shutil.copytree(classifier.weights_dir(), tmp_path / "weights")
-    weights = tmp_path / "weights" / classifier.weights_file("mnist")
+    weights = tmp_path / "weights" / classifier.weights_file("mnist", "domain")
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 0xFF
     weights.write_bytes(bytes(blob))
@@ -244,6 +288,26 @@ def test_every_fid_carries_its_protocol_and_floor(tmp_path):
     on_train = evaluate_images(train.images[:400], "mnist", DATA, n=400, ref="train",
                                cache_dir=tmp_path)
     assert on_train["floor"] == "test[:400] vs train[:400]" and on_train["fid"] < 1e-3
+
+
+@needs_data("MNIST")
+def test_evaluate_reports_both_evaluators_and_the_training_split(tmp_path):
+    from ganforge.data.datasets import load_dataset
+    from ganforge.metrics.evaluate import default_protocols
+
+    train = load_dataset("mnist", DATA, train=True, download=False)
+    also = default_protocols("mnist", "domain", "test")
+    assert also == (("domain2", "test"), ("domain", "train"))
+    assert default_protocols("cifar10", "inception", "test") == ()
+    result = evaluate_images(train.images[:400], "mnist", DATA, n=400, cache_dir=tmp_path,
+                             also=also, bootstrap=8)
+    assert result["features"] == "domain-mnist" and result["domain2_features"] == "domain2-mnist"
+    assert result["domain2_fid_over_floor"] == pytest.approx(1.0)  # held-out real images
+    assert "domain2-mnist" in result["domain2_protocol"]
+    assert result["train_ref"] == "train" and result["train_fid"] < 1e-3  # the very same images
+    assert len(result["fid_ci95"]) == 2 and len(result["domain2_fid_ci95"]) == 2
+    table = format_table(result)
+    assert "domain2" in table and "train" in table and "95% CI" in table
 
 
 @needs_data("MNIST")

@@ -2,7 +2,9 @@
 
 import json
 import math
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -70,24 +72,78 @@ def test_resume_is_bit_exact(data_dir, tmp_path):
     assert any(k.startswith("opt_G/") for k in straight) and "rng/torch" in straight
 
 
-def test_ctrl_c_saves_and_resumes_exactly(data_dir, tmp_path, monkeypatch, capsys):
-    original = Trainer.train_step
+SIGNAL_POINTS = {  # where inside a step the signal lands: (method, before or after it runs)
+    "before D": ("discriminator_step", "before"),
+    "after D's update, before G's": ("discriminator_step", "after"),
+    "after G's update, before EMA": ("generator_step", "after"),
+    "after EMA": ("update_ema", "after"),
+}
 
-    def interrupt_at_7(self):
-        if self.step == 7 and not getattr(self, "resumed", False):
-            raise KeyboardInterrupt
-        return original(self)
 
-    monkeypatch.setattr(Trainer, "train_step", interrupt_at_7)
+def send_signal_inside_step(monkeypatch, at_step: int, point: str, number=signal.SIGINT, times=1):
+    method, when = SIGNAL_POINTS[point]
+    original = getattr(Trainer, method)
+    sent = []
+
+    def wrapped(self, *args, **kwargs):
+        deliver = self.step == at_step and not sent and not getattr(self, "resumed", False)
+        if deliver and when == "before":
+            sent.append([os.kill(os.getpid(), number) for _ in range(times)])
+        result = original(self, *args, **kwargs)
+        if deliver and when == "after":
+            sent.append([os.kill(os.getpid(), number) for _ in range(times)])
+        return result
+
+    monkeypatch.setattr(Trainer, method, wrapped)
+
+
+@pytest.mark.parametrize("point", sorted(SIGNAL_POINTS))
+def test_ctrl_c_anywhere_in_a_step_saves_the_whole_step_and_resumes_exactly(
+        point, data_dir, tmp_path, monkeypatch, capsys):
+    send_signal_inside_step(monkeypatch, 7, point)
     assert train(data_dir, tmp_path / "a", steps=20) == 130
-    assert "interrupted at step 7" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SIGINT received: saved step 8" in err
+    assert f"continue with: ganforge train --resume {tmp_path / 'a'}" in err
     _, meta = ckpt.load_checkpoint(tmp_path / "a" / "checkpoints" / "last.safetensors")
-    assert meta["step"] == 7
+    assert meta["step"] == 8
     monkeypatch.setattr(Trainer, "resumed", True, raising=False)
     assert cli("train", "--resume", str(tmp_path / "a")) == 0
     assert train(data_dir, tmp_path / "b", steps=20) == 0
     a, b = checkpoint_tensors(tmp_path / "a"), checkpoint_tensors(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sigterm_from_another_thread_stops_at_a_boundary(data_dir, tmp_path, monkeypatch):
+    """A signal at an arbitrary moment (a timer thread): the saved step is still a whole step."""
+    import threading
+
+    original = Trainer.train_step
+
+    def slow_step(self):
+        if self.step == 3 and not getattr(self, "resumed", False):
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", slow_step)
+    assert train(data_dir, tmp_path / "a", steps=200) == 130
+    _, meta = ckpt.load_checkpoint(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    stopped = meta["step"]
+    assert 3 < stopped < 200
+    monkeypatch.setattr(Trainer, "resumed", True, raising=False)
+    assert cli("train", "--resume", str(tmp_path / "a"), "--steps", str(stopped + 5)) == 0
+    assert train(data_dir, tmp_path / "b", steps=stopped + 5) == 0
+    a, b = checkpoint_tensors(tmp_path / "a"), checkpoint_tensors(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_ctrl_c_aborts_without_saving_the_half_step(data_dir, tmp_path, monkeypatch,
+                                                             capsys):
+    send_signal_inside_step(monkeypatch, 13, "after D's update, before G's", times=2)
+    assert train(data_dir, tmp_path / "a", steps=20) == 130
+    assert "aborted during step 14, nothing saved for it" in capsys.readouterr().err
+    _, meta = ckpt.load_checkpoint(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 10  # the last regular checkpoint, untouched
 
 
 def test_nan_loss_stops_keeps_last_good_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
@@ -119,7 +175,7 @@ def test_atomic_write_keeps_old_checkpoint_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(ckpt, "save_file", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(GanforgeError, match="disk full.*previous one is kept"):
         ckpt.save_checkpoint(path, {"w": torch.zeros(3)}, {"step": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]  # no temp files left
@@ -175,3 +231,138 @@ def test_best_checkpoint_is_the_lowest_fid_when_evaluating(data_dir, tmp_path):
     assert meta["step"] == best_step and meta["best_value"] == pytest.approx(fids[best_step])
     assert json.loads((run / "summary.json").read_text())["best_value"] == pytest.approx(
         fids[best_step])
+
+
+def test_best_holds_the_lowest_scripted_fid_and_sample_says_its_step(data_dir, tmp_path,
+                                                                      monkeypatch, capsys):
+    """FIDs scripted to fall then rise: `best` must be the lowest (step 20), not the latest."""
+    scripted = iter([5.0, 3.0, 4.0, 6.0])
+    original = Trainer.evaluate
+
+    def scripted_evaluate(self):
+        return {**original(self), "fid": next(scripted)}
+
+    monkeypatch.setattr(Trainer, "evaluate", scripted_evaluate)
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=40, checkpoint_every=10, eval_every=10, eval_n=20) == 0
+    _, best = ckpt.load_checkpoint(run / "checkpoints" / "best.safetensors")
+    _, last = ckpt.load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert (best["step"], best["best_value"], last["step"]) == (20, 3.0, 40)
+    capsys.readouterr()
+    assert cli("sample", "--run", str(run), "--n", "8", "--out", str(tmp_path / "g.png")) == 0
+    assert "best.safetensors, step 20" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_default_preset_resumes_exactly_from_the_saved_step(data_dir, tmp_path, monkeypatch):
+    """The default recipe (conditional, mode seeking, EMA, evaluation during training), with
+    augmentation on: 6 + 6 steps equal 12 steps, and the resumed process runs only steps 7-12."""
+    common = ["--preset", "default", "--data-dir", data_dir, "--width", "8", "--batch-size", "16",
+              "--subset", "0.05", "--eval-every", "3", "--eval-n", "40", "--augment", "basic",
+              "--checkpoint-every", "3", "--log-every", "3", "--no-progress", "--no-tensorboard"]
+    assert cli("train", *common, "--steps", "12", "--run-dir", str(tmp_path / "straight")) == 0
+    assert cli("train", *common, "--steps", "6", "--run-dir", str(tmp_path / "split")) == 0
+    executed = []
+    original = Trainer.train_step
+
+    def counting_step(self):
+        executed.append(self.step)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_step", counting_step)
+    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "12") == 0
+    assert executed == list(range(6, 12))
+    straight, split = checkpoint_tensors(tmp_path / "straight"), checkpoint_tensors(
+        tmp_path / "split")
+    assert straight.keys() == split.keys()
+    assert [k for k in straight if not torch.equal(straight[k], split[k])] == []
+    evals = [r for r in map(json.loads, (tmp_path / "split" / "metrics.jsonl").read_text()
+                            .splitlines()) if "eval_fid" in r]
+    assert [r["step"] for r in evals] == [3, 6, 9, 12]  # none lost, none logged twice
+
+
+def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path):
+    """A process killed while writing: the old file is still there, whole and loadable."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "last.safetensors"
+    ckpt.save_checkpoint(path, {"w": torch.zeros(4)}, {"config": {}, "spec": {}, "step": 1})
+    writer = (f"import torch, sys; sys.path.insert(0, {str(REPO / 'src')!r})\n"
+              "from ganforge.training import checkpoint as c\n"
+              "from pathlib import Path\n"
+              "big = {f'w{i}': torch.ones(2_000_000) for i in range(16)}\n"
+              "print('ready', flush=True)\n"
+              "while True:\n"
+              f"    c.save_checkpoint(Path({str(path)!r}), big, "
+              "{'config': {}, 'spec': {}, 'step': 2})\n")
+    for delay in (0.05, 0.2, 0.4):
+        process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
+        assert process.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        tensors, meta = ckpt.load_checkpoint(path)
+        assert meta["step"] in (1, 2)
+        assert len(tensors) == (1 if meta["step"] == 1 else 16)
+
+
+# ---------------------------------------------------------------- run length and schedules
+def tiny_trainer(data_dir, tmp_path, **extra) -> Trainer:
+    from ganforge.config import build_config
+    from ganforge.training.rundir import RunDir
+
+    config = build_config(None, None, tiny_overrides(data_dir, tmp_path / "run", **extra))
+    return Trainer(config, RunDir(tmp_path / "run"))
+
+
+def test_minutes_budget_stops_cleanly_and_saves(data_dir, tmp_path):
+    """--minutes alone (no step cap): the clock ends the run at a log boundary, which becomes the
+    final step: checkpoint, samples and summary as for any finished run."""
+    trainer = tiny_trainer(data_dir, tmp_path, steps=0, minutes=0.02, log_every=2)
+    summary = trainer.train()
+    assert summary.steps >= 2 and summary.steps % 2 == 0
+    assert 1.2 <= summary.wall_time_s < 1.2 + 5
+    _, meta = ckpt.load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert meta["step"] == summary.steps
+    assert (tmp_path / "run" / "samples" / "final.png").exists()
+
+
+def test_a_step_cap_still_holds_under_a_time_budget(data_dir, tmp_path):
+    summary = tiny_trainer(data_dir, tmp_path, steps=6, minutes=10).train()
+    assert summary.steps == 6
+
+
+def test_lr_decay_reaches_zero_over_the_final_fraction(data_dir, tmp_path):
+    trainer = tiny_trainer(data_dir, tmp_path, steps=20, lr_decay=0.5, lr_g=1e-3, lr_d=2e-3)
+    seen = []
+    original = trainer.generator_step
+
+    def record_lr(*args):
+        seen.append((trainer.step, trainer.opt_G.param_groups[0]["lr"],
+                     trainer.opt_D.param_groups[0]["lr"]))
+        return original(*args)
+
+    trainer.generator_step = record_lr
+    trainer.train()
+    lr_at = {step: (g, d) for step, g, d in seen}
+    assert lr_at[5] == (1e-3, 2e-3)  # before the last half: untouched
+    assert lr_at[15][0] == pytest.approx(1e-3 * (1 - 14 / 20) / 0.5)  # set after step 14
+    assert trainer.opt_G.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 19 / 20) / 0.5)
+    assert trainer.opt_D.param_groups[0]["lr"] == pytest.approx(2e-3 * (1 - 19 / 20) / 0.5)
+
+
+def test_ema_rampup_follows_the_online_weights_early(data_dir, tmp_path):
+    """With the ramp-up the first EMA update keeps 1/10 of the initial weights, not 0.999."""
+    distances = {}
+    for rampup in (False, True):
+        trainer = tiny_trainer(data_dir, tmp_path / str(rampup), steps=1, ema_rampup=rampup)
+        initial = [p.detach().clone() for p in trainer.G_ema.parameters()]
+        trainer.train_step()
+        for p0, ema, online in zip(initial, trainer.G_ema.parameters(), trainer.G.parameters()):
+            expected = p0 + (1 - (0.1 if rampup else 0.999)) * (online.detach() - p0)
+            torch.testing.assert_close(ema.detach(), expected)
+        distances[rampup] = sum((e - o).abs().sum().item() for e, o in zip(
+            trainer.G_ema.parameters(), trainer.G.parameters()))
+    assert distances[True] < distances[False] / 5

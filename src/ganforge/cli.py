@@ -86,6 +86,11 @@ def build_parser() -> Parser:
     evaluate.add_argument("--seed", type=int, default=12345, help="sampling seed")
     evaluate.add_argument("--device", default="auto", help="auto|cpu|cuda|mps for sampling and "
                                                             "features (auto: CUDA, MPS, else CPU)")
+    evaluate.add_argument("--bootstrap", type=int, default=100, metavar="N",
+                          help="resamples for the 95 %% intervals of FID and KID; 0 = none")
+    evaluate.add_argument("--main-only", action="store_true",
+                          help="only the main protocol (MNIST/Fashion otherwise also report the "
+                               "second evaluator, domain2, and FID against the other split)")
     evaluate.add_argument("--out", help="write the results as JSON here")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -181,8 +186,14 @@ def log_start(trainer) -> None:
     config = trainer.config
     print(f"training {config.model} on {trainer.data.source}: {len(trainer.data)} images "
           f"{trainer.spec.channels}×{trainer.spec.image_size}×{trainer.spec.image_size}, "
-          f"{trainer.total_steps} steps of batch {config.batch_size} on {trainer.device}; "
+          f"{run_length(trainer)} of batch {config.batch_size} on {trainer.device}; "
           f"run folder: {config.run_dir}", file=sys.stderr)
+
+
+def run_length(trainer) -> str:
+    steps = f"{trainer.total_steps} steps" if trainer.total_steps != sys.maxsize else "steps"
+    minutes = trainer.config.minutes
+    return f"{steps} for up to {minutes:g} min" if minutes else steps
 
 
 def cmd_sample(args) -> None:
@@ -227,14 +238,14 @@ def class_labels(generator, label: int | None, n: int):
 
 def cmd_evaluate(args) -> None:
     from ganforge.evaluation import evaluate_source
-    from ganforge.metrics.evaluate import fid_text, format_table
+    from ganforge.metrics.evaluate import format_table
 
     result = evaluate_source(args.source, dataset=args.dataset, data_dir=args.data_dir, n=args.n,
                              ref=args.ref, features=args.features, which=args.which,
                              inception_weights=args.inception_weights, seed=args.seed,
-                             device=args.device)
+                             device=args.device, bootstrap=args.bootstrap,
+                             extra_protocols=not args.main_only)
     print(format_table(result))
-    print(f"\nFID {fid_text(result)}: {result['protocol']}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")

@@ -57,6 +57,9 @@ class Config:
     batch_size: int = option(64, "images per step (per process under torchrun)")
     steps: int = option(0, "generator updates to train for; 0 = use epochs")
     epochs: int = option(0, "passes over the training set; used when steps is 0")
+    minutes: float = option(0.0, "time budget in minutes (training and its evaluations): stop "
+                                 "cleanly when it is spent, evaluate, keep the best; steps or "
+                                 "epochs, if also given, cap it; 0 = off")
     d_steps: int = option(1, "discriminator updates per generator update")
     lr_g: float = option(2e-4, "generator Adam learning rate")
     lr_d: float = option(2e-4, "discriminator Adam learning rate")
@@ -64,6 +67,10 @@ class Config:
     beta2: float = option(0.999, "Adam beta2 (both networks)")
     ema: bool = option(True, "keep an exponential moving average of G for sampling/evaluation")
     ema_decay: float = option(0.999, "EMA decay per step")
+    ema_rampup: bool = option(False, "EMA decay min(ema_decay, (1+step)/(10+step)): early "
+                                     "averages forget the random initial weights quickly")
+    lr_decay: float = option(0.0, "final fraction of the run (of --steps/--epochs, or of "
+                                  "--minutes) over which both learning rates fall linearly to 0")
     # --- outputs ---
     log_every: int = option(50, "steps between metrics.jsonl / progress-bar / TensorBoard updates")
     sample_every: int = option(0, "steps between extra sample grids; 0 = once per epoch only")
@@ -74,8 +81,8 @@ class Config:
     # --- evaluation during training ---
     eval_every: int = option(0, "steps between FID evaluations (best = lowest FID); 0 = off")
     eval_n: int = option(5000, "generated images per evaluation during training")
-    features: str = option("domain", "feature network for FID: domain|inception; domain falls "
-                                     "back to inception where the dataset has no domain evaluator")
+    features: str = option("domain", "feature network for FID: domain|domain2|inception; domain "
+                                     "falls back to inception where no domain evaluator exists")
     inception_weights: str = option("", "pt_inception-2015-12-05 weights file for inception "
                                         "features; empty = torch hub cache, else download")
     # --- speed ---
@@ -98,7 +105,7 @@ CHOICES = {
     "augment": ("none", "basic", "advanced", "diffaug"),
     "residual": ("g", "gd"),
     "spectral_norm": ("none", "d", "gd"),
-    "features": ("domain", "inception"),
+    "features": ("domain", "domain2", "inception"),
     "amp": ("none", "bf16", "fp16"),
 }
 
@@ -155,12 +162,13 @@ def build_config(preset: str | None = None, yaml_path: str | None = None,
 
 
 def apply_layer(values: dict[str, Any], layer: dict[str, Any]) -> None:
-    """A layer that sets only one of steps/epochs switches the run length to that unit."""
+    """A layer that sets only one of steps/epochs/minutes switches the run length to that unit
+    (minutes alone: no step cap)."""
     values.update(layer)
-    if layer.get("steps") and "epochs" not in layer:
-        values["epochs"] = 0
-    if layer.get("epochs") and "steps" not in layer:
-        values["steps"] = 0
+    lengths = ("steps", "epochs", "minutes")
+    for unit in lengths:
+        if layer.get(unit) and not any(other in layer for other in lengths if other != unit):
+            values.update({other: 0 for other in lengths if other != unit})
 
 
 def load_yaml(path: str) -> dict[str, Any]:
@@ -226,7 +234,7 @@ def validate(config: Config) -> None:
     for key in positive:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
-    non_negative = ("steps", "epochs", "sample_every", "eval_every", "label_smoothing",
+    non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
                     "gp_weight", "r1_gamma", "mode_seeking", "image_size", "seed")
     for key in non_negative:
         if getattr(config, key) < 0:
@@ -242,12 +250,14 @@ def validate(config: Config) -> None:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be in [0, 1)")
     if not 0 <= config.dropout < 1 or not 0 <= config.label_smoothing < 0.5:
         raise GanforgeError("bad value: dropout must be in [0, 1) and label_smoothing in [0, 0.5)")
+    if not 0 <= config.lr_decay <= 1:
+        raise GanforgeError(f"bad value lr_decay={config.lr_decay}; it must be in [0, 1]")
     if not 0 < config.subset <= 1:
         raise GanforgeError(f"bad value subset={config.subset}; it must be in (0, 1]")
     if config.channels not in (0, 1, 3):
         raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
-    if config.steps == 0 and config.epochs == 0:
-        raise GanforgeError("set how long to train: --steps N or --epochs N (one must be > 0)")
+    if config.steps == 0 and config.epochs == 0 and not config.minutes:
+        raise GanforgeError("set how long to train: --steps N, --epochs N or --minutes M")
     if config.steps and config.epochs:
         raise GanforgeError("give either --steps or --epochs, not both")
     parse_classes(config.classes)

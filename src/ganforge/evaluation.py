@@ -11,7 +11,7 @@ import torch
 from ganforge.config import Config
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
-from ganforge.metrics.evaluate import evaluate_images, load_images
+from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
 from ganforge.training.sampling import balanced_labels, generate_uint8
 
 log = logging.getLogger("ganforge")
@@ -42,7 +42,8 @@ def resolve_eval_features(config: Config) -> Config:
 
     if not config.eval_every:
         return config
-    switch = config.features == "domain" and config.image_dataset_name not in DOMAIN_DATASETS
+    switch = (config.features in ("domain", "domain2")
+              and config.image_dataset_name not in DOMAIN_DATASETS)
     features = "inception" if switch else config.features
     if features == "inception":
         try:
@@ -61,17 +62,22 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
                        device: torch.device | str = "cpu", seed: int = 12345,
                        ref: str = "test", features: str | None = None,
                        inception_weights: str | None = None,
-                       train_hashes: torch.Tensor | None = None) -> dict[str, Any]:
+                       train_hashes: torch.Tensor | None = None, bootstrap: int = 0,
+                       extra_protocols: bool = False) -> dict[str, Any]:
     """Sample `n` images (class-balanced for conditional models) and score them. The training
-    images' hashes are computed from `config` unless given (the trainer keeps them)."""
+    images' hashes are computed from `config` unless given (the trainer keeps them).
+    `extra_protocols` adds metrics.evaluate.default_protocols (second evaluator, other split)."""
     labels = (balanced_labels(n, generator.num_classes) if generator.num_classes else None)
     images = generate_uint8(generator, n, seed, labels=labels)
     if train_hashes is None:
         train_hashes = training_hashes(config)
+    features = features or config.features
+    also = default_protocols(config.dataset, features, ref) if extra_protocols else ()
     return evaluate_images(images, dataset=config.dataset, data_dir=config.data_dir, ref=ref,
-                           features=features or config.features, n=n,
+                           features=features, n=n,
                            inception_weights=inception_weights or config.inception_weights or None,
-                           labels=labels, device=device, training_hashes=train_hashes)
+                           labels=labels, device=device, training_hashes=train_hashes,
+                           bootstrap=bootstrap, also=also)
 
 
 def is_generator_source(path: Path) -> bool:
@@ -81,7 +87,8 @@ def is_generator_source(path: Path) -> bool:
 def evaluate_source(source: str, dataset: str | None = None, data_dir: str | None = None,
                     n: int = 10000, ref: str = "test", features: str | None = None,
                     which: str = "auto", inception_weights: str | None = None,
-                    seed: int = 12345, device: str = "cpu") -> dict[str, Any]:
+                    seed: int = 12345, device: str = "cpu", bootstrap: int = 0,
+                    extra_protocols: bool = False) -> dict[str, Any]:
     """Evaluate a run folder / checkpoint (by sampling it), a samples .npz or an image folder."""
     from ganforge.training.restore import load_generator
 
@@ -94,11 +101,15 @@ def evaluate_source(source: str, dataset: str | None = None, data_dir: str | Non
         config = config.__class__(**{**config.to_dict(), "dataset": dataset or config.dataset,
                                      "data_dir": data_dir or config.data_dir})
         return evaluate_generator(generator, config, n, device=torch_device, seed=seed, ref=ref,
-                                  features=features, inception_weights=inception_weights)
+                                  features=features, inception_weights=inception_weights,
+                                  bootstrap=bootstrap, extra_protocols=extra_protocols)
     images = load_images(path)[:n]  # checks the path first: a missing file is the first error
     if not dataset:
         raise GanforgeError(f"'{source}' holds images but not which dataset they imitate; give "
                             f"--dataset mnist|fashion-mnist|cifar10|folder:PATH")
+    features = features or "domain"
+    also = default_protocols(dataset, features, ref) if extra_protocols else ()
     return evaluate_images(images, dataset=dataset, data_dir=data_dir or "data", ref=ref,
-                           features=features or "domain", n=len(images),
-                           inception_weights=inception_weights, device=torch_device)
+                           features=features, n=len(images),
+                           inception_weights=inception_weights, device=torch_device,
+                           bootstrap=bootstrap, also=also)

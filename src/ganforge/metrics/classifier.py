@@ -29,6 +29,7 @@ DOMAIN_DATASETS = ("mnist", "fashion-mnist")
 IMAGE_SIZE = 28
 WIDTHS = (32, 64, 96, 128)  # the last width is the feature dimension
 FEATURE_DIM = WIDTHS[-1]
+RESIDUAL_WIDTHS = (24, 48, 96, 192)
 MANIFEST = "manifest.json"
 
 
@@ -59,6 +60,50 @@ class DomainClassifier(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+class ResidualBlock(nn.Module):
+    """Two 3×3 conv-bn layers with a (strided 1×1 conv) shortcut, as in ResNet's BasicBlock."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                      nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResidualClassifier(nn.Module):
+    """The second, independent evaluator: a small ResNet (stem conv → residual stages 28→14→7→4,
+    no max-pooling) whose global-average-pooled last stage is a 192-d feature vector. Different
+    architecture, feature size, seed and augmentation from DomainClassifier, so the two can
+    disagree where one network's blind spots would otherwise pick a recipe."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = RESIDUAL_WIDTHS) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        self.stages = nn.Sequential(*(ResidualBlock(a, b, stride=2)
+                                      for a, b in zip(widths, widths[1:], strict=False)))
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(widths[-1], num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations (N×192) for float input in [-1, 1], N×1×28×28."""
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+# feature network name → (module class, weights file suffix)
+NETWORKS = {"domain": (DomainClassifier, "classifier"), "domain2": (ResidualClassifier, "resnet")}
+
+
 def prepare(images: torch.Tensor) -> torch.Tensor:
     """uint8 images of any size / channel count → float [-1, 1], 1×28×28, as the net was trained.
     RGB becomes luma and other sizes are resized (antialiased bilinear) so any generator fits."""
@@ -70,9 +115,9 @@ def prepare(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def features_and_probs(model: DomainClassifier, images: torch.Tensor, device: str | torch.device,
+def features_and_probs(model: nn.Module, images: torch.Tensor, device: str | torch.device,
                        batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N×128 float32 features, N×10 float32 softmax) on the CPU, batched to bound memory."""
+    """(N×D float32 features, N×10 float32 softmax) on the CPU, batched to bound memory."""
     model = model.to(device).eval()
     feats, probs = [], []
     for part in images.split(batch_size):
@@ -87,8 +132,8 @@ def weights_dir() -> Path:
     return Path(str(resources.files("ganforge.metrics") / "weights"))
 
 
-def weights_file(dataset: str) -> str:
-    return f"{dataset}-classifier.safetensors"
+def weights_file(dataset: str, network: str = "domain") -> str:
+    return f"{dataset}-{NETWORKS[network][1]}.safetensors"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -100,6 +145,7 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_manifest(folder: Path | None = None) -> dict:
+    """weights file name → {sha256, how it was trained, its test accuracy}."""
     path = (folder or weights_dir()) / MANIFEST
     if not path.is_file():
         return {}
@@ -112,41 +158,48 @@ def check_domain_dataset(dataset: str) -> None:
                             f"not '{dataset}'; use --features inception")
 
 
-@lru_cache(maxsize=4)
-def load_domain_classifier(dataset: str) -> tuple[DomainClassifier, str]:
-    """The shipped classifier for `dataset` (fp32, eval mode) and its weights' sha256."""
+def new_network(network: str) -> nn.Module:
+    return NETWORKS[network][0]()
+
+
+@lru_cache(maxsize=8)
+def load_domain_classifier(dataset: str, network: str = "domain") -> tuple[nn.Module, str]:
+    """The shipped evaluator `network` for `dataset` (fp32, eval mode) and its weights' sha256."""
     from safetensors.torch import load_file
 
     check_domain_dataset(dataset)
-    entry = read_manifest().get(dataset)
-    path = weights_dir() / weights_file(dataset)
+    name = weights_file(dataset, network)
+    entry = read_manifest().get(name)
+    path = weights_dir() / name
+    retrain = (f"python -m ganforge.metrics.train_evaluator --dataset {dataset} "
+               f"--network {network}")
     if entry is None or not path.is_file():
-        raise GanforgeError(f"the {dataset} evaluator weights are missing from {weights_dir()}; "
-                            f"reinstall ganforge or run python -m ganforge.metrics.train_evaluator "
-                            f"--dataset {dataset}")
+        raise GanforgeError(f"the {dataset} evaluator weights {name} are missing from "
+                            f"{weights_dir()}; reinstall ganforge or run {retrain}")
     digest = sha256_file(path)
     if digest != entry["sha256"]:
         raise GanforgeError(f"{path} has sha256 {digest[:12]}…, the manifest expects "
                             f"{entry['sha256'][:12]}…; reinstall ganforge or retrain it with "
-                            f"python -m ganforge.metrics.train_evaluator --dataset {dataset}")
-    model = DomainClassifier()
+                            f"{retrain}")
+    model = new_network(network)
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     wrong = [k for k in missing if not k.endswith("num_batches_tracked")] + unexpected
     if wrong:  # num_batches_tracked is not shipped; anything else means a different network
-        raise GanforgeError(f"{path} does not fit the evaluator network ({', '.join(wrong[:3])}); "
-                            f"retrain it with python -m ganforge.metrics.train_evaluator")
+        raise GanforgeError(f"{path} does not fit the {network} evaluator network "
+                            f"({', '.join(wrong[:3])}); retrain it with {retrain}")
     return fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last), digest
 
 
-def fuse_batchnorm(model: DomainClassifier) -> DomainClassifier:
-    """Fold each eval-mode BatchNorm into the conv before it: same function, one pass less over
-    every activation map (about a third of the CPU inference time)."""
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the conv just before it (in every sub-module): same
+    function, one pass less over every activation map (about a third of the CPU inference time)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    layers = list(model.body)
-    for index, (layer, after) in enumerate(zip(layers, layers[1:], strict=False)):
-        if isinstance(layer, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
-            model.body[index] = fuse_conv_bn_eval(layer, after)
-            model.body[index + 1] = nn.Identity()
+    for module in list(model.modules()):
+        children = list(module.named_children())
+        for (name, layer), (next_name, after) in zip(children, children[1:], strict=False):
+            if isinstance(layer, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
+                setattr(module, name, fuse_conv_bn_eval(layer, after))
+                setattr(module, next_name, nn.Identity())
     return model

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +80,16 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "
                     inception_weights: str | Path | None = None,
                     labels: torch.Tensor | None = None, cache_dir: str | Path | None = None,
                     device: str | torch.device = "cpu",
-                    training_hashes: torch.Tensor | None = None) -> dict:
+                    training_hashes: torch.Tensor | None = None, bootstrap: int = 0,
+                    also: tuple[tuple[str, str], ...] = ()) -> dict:
     """FID, KID, precision/recall/density/coverage, classifier score and mode coverage of uint8
     `images` (N×C×H×W) against the real `dataset`, with the protocol that makes them comparable
     (feature network and weights, counts, reference, real-vs-real floor); a flat dict, see the
     module docstring. `training_hashes` (data.fingerprint.image_hashes of the generator's
-    training images) enables the check that no reference image was trained on."""
+    training images) enables the check that no reference image was trained on. `bootstrap` > 0
+    adds 95 % intervals (`fid_ci95`, `kid_ci95`) from that many resamples of the samples'
+    features. Each (features, ref) of `also` is scored too, its keys prefixed (`domain2_fid`,
+    `train_fid`, …), so one call can report several protocols side by side."""
     check_images(images, labels)
     device = check_device(device)
     count = n or DEFAULT_N
@@ -93,10 +98,34 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "
     if len(samples) < count:
         log.warning("evaluating %d samples against up to %d reference images (n=%d); FID is "
                     "biased upwards at small sample counts", len(samples), count, count)
-    net = feature_net(features, dataset, inception_weights)
+    extracted: dict[str, tuple] = {}  # features of the samples, once per network
+    result: dict = {}
+    for index, (name, split) in enumerate(((features, ref), *also)):
+        if name not in extracted:
+            net = feature_net(name, dataset, inception_weights)
+            extracted[name] = (net, *net(samples, device))
+        net, fake, probs = extracted[name]
+        prefix = "" if index == 0 else protocol_prefix(name, split, features, ref)
+        scores = score(fake, probs, samples, labels, net, dataset, data_dir, split, count,
+                       cache_dir, device, training_hashes, bootstrap if index == 0 or
+                       split == ref else 0)
+        result.update({prefix + key: value for key, value in scores.items()})
+    return result
+
+
+def protocol_prefix(features: str, split: str, primary_features: str, primary_ref: str) -> str:
+    """'domain2_' for another network, 'train_' for another reference split, or both."""
+    return ((f"{features}_" if features != primary_features else "")
+            + (f"{split}_" if split != primary_ref else ""))
+
+
+def score(fake: torch.Tensor, probs: torch.Tensor | None, samples: torch.Tensor,
+          labels: torch.Tensor | None, net, dataset: str, data_dir: str | Path, ref: str,
+          count: int, cache_dir, device: torch.device, training_hashes: torch.Tensor | None,
+          bootstrap: int) -> dict:
+    """Every number for one protocol: the samples' features against one cached reference."""
     shape = (samples.shape[1], samples.shape[-1])
     reference = load_reference(dataset, data_dir, ref, count, net, cache_dir, device, shape)
-    fake, probs = net(samples, device)
     if probs is None:
         probs = domain_probs(dataset, samples, device)
     mu, sigma = maths.gaussian_stats(fake)
@@ -111,8 +140,21 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir: str | Path = "
               "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
               **floor_numbers(fid, reference),
               **overlap_numbers(reference, training_hashes)}
+    if bootstrap:
+        result.update(maths.bootstrap_intervals(fake, reference.features, reference.mu,
+                                                reference.sigma, bootstrap))
     result["protocol"] = protocol_text(result)
     return result
+
+
+def default_protocols(dataset: str, features: str, ref: str) -> tuple[tuple[str, str], ...]:
+    """What `ganforge evaluate` reports besides the main protocol: for MNIST/Fashion-MNIST with
+    domain features, the independent second evaluator and FID against the other split (the
+    training split is what papers use); nothing else elsewhere."""
+    if dataset not in classifier.DOMAIN_DATASETS or features != "domain":
+        return ()
+    other = "train" if ref == "test" else "test"
+    return (("domain2", ref), (features, other))
 
 
 def floor_numbers(fid: float, reference) -> dict:
@@ -188,7 +230,7 @@ def read_npz(path: Path, key: str) -> np.ndarray:
                                     f"{', '.join(data.files) or 'nothing'}); save the images "
                                     f"as np.savez(path, {key}=images)")
             return data[key]
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise GanforgeError(f"cannot read '{path}' as .npz ({err}); save images with "
                             f"np.savez(path, x=images)") from None
 
@@ -225,16 +267,48 @@ def format_value(value) -> str:
     return str(value)
 
 
+def protocol_prefixes(result: dict) -> list[str]:
+    """'' for the main protocol, then each extra one's key prefix ('domain2_', 'train_', …)."""
+    return [key[: -len("protocol")] for key in result if key.endswith("protocol")]
+
+
 def format_table(result: dict) -> str:
-    """A two-column plain-text table of an evaluate_images result, in a fixed order."""
-    order = ["fid", "fid_over_floor", "floor_fid", "kid", "kid_std", "precision", "recall",
-             "density", "coverage", "score", "modes", "kl_uniform", "label_accuracy", "class_hist",
-             "n", "n_ref", "features", "features_sha256", "ref", "dataset", "ref_source", "floor",
-             "reference_overlaps_training"]
-    # the protocol is one long line: callers print it whole under the table
-    keys = [k for k in order if k in result] + [k for k in result
-                                                if k not in order and k != "protocol"]
+    """The main protocol's numbers as a two-column table, then one comparison row per protocol
+    (FID, its 95 % interval and distance to the floor, KID, precision, recall, label accuracy)
+    and each protocol in words."""
+    order = ["fid", "fid_ci95", "fid_over_floor", "floor_fid", "kid", "kid_ci95", "kid_std",
+             "precision", "recall", "density", "coverage", "score", "modes", "kl_uniform",
+             "label_accuracy", "class_hist", "n", "n_ref", "features", "features_sha256", "ref",
+             "dataset", "ref_source", "floor", "reference_overlaps_training"]
+    extra = [p for p in protocol_prefixes(result) if p]
+    main = {k: v for k, v in result.items()
+            if k != "protocol" and not any(k.startswith(p) for p in extra)}
+    keys = [k for k in order if k in main] + [k for k in main if k not in order]
     width = max(len(k) for k in keys)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
-    lines += [f"{k:<{width}}  {format_value(result[k])}" for k in keys]
+    lines += [f"{k:<{width}}  {format_value(main[k])}" for k in keys]
+    if extra:
+        lines += ["", comparison_table(result)]
+    lines += [""] + [f"{p.rstrip('_') or 'main'}: {result[p + 'protocol']}"
+                     for p in protocol_prefixes(result)]
     return "\n".join(lines)
+
+
+def comparison_table(result: dict) -> str:
+    head = ("protocol", "FID", "95% CI", "× floor", "KID", "precision", "recall", "label acc")
+    rows = [comparison_row(result, prefix) for prefix in protocol_prefixes(result)]
+    widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
+    return "\n".join("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)) for row in
+                     (head, tuple("-" * w for w in widths), *rows))
+
+
+def comparison_row(result: dict, prefix: str) -> tuple[str, ...]:
+    def value(key: str):
+        return result.get(prefix + key)
+
+    interval, ratio = value("fid_ci95"), value("fid_over_floor")
+    return (prefix.rstrip("_") or "main", format_value(value("fid")),
+            "–" if interval is None else f"{interval[0]:.4g}–{interval[1]:.4g}",
+            "–" if ratio is None else f"{ratio:.1f}", format_value(value("kid")),
+            format_value(value("precision")), format_value(value("recall")),
+            format_value(value("label_accuracy")))

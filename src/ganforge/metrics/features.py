@@ -35,6 +35,14 @@ def domain_net(dataset: str, inception_weights: str | Path | None = None) -> Fea
                       lambda images, device: classifier.features_and_probs(model, images, device))
 
 
+@FEATURES.register("domain2")
+def domain2_net(dataset: str, inception_weights: str | Path | None = None) -> FeatureNet:
+    """The second, independent domain evaluator (a small ResNet; see classifier.py)."""
+    model, digest = classifier.load_domain_classifier(dataset, "domain2")
+    return FeatureNet(f"domain2-{dataset}", digest,
+                      lambda images, device: classifier.features_and_probs(model, images, device))
+
+
 @FEATURES.register("inception")
 def inception_net(dataset: str, inception_weights: str | Path | None = None) -> FeatureNet:
     path = inception.find_weights(inception_weights)

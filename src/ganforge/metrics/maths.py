@@ -134,3 +134,20 @@ def mode_coverage(histogram: torch.Tensor, threshold: float = MODE_THRESHOLD) ->
 def label_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """How often the classifier agrees with the label a conditional generator was asked for."""
     return (probs.argmax(1).cpu() == labels.cpu()).double().mean().item()
+
+
+def bootstrap_intervals(fake: torch.Tensor, real: torch.Tensor, real_mu: np.ndarray,
+                        real_sigma: np.ndarray, resamples: int, seed: int = 0,
+                        kid_subsets: int = 10) -> dict[str, list[float]]:
+    """95 % percentile intervals of FID and KID over `resamples` bootstrap resamples (with
+    replacement) of the generated features; the reference stays fixed, so the interval is the
+    sampling noise of the generator's side, what differs between two recipes' evaluations."""
+    generator = torch.Generator().manual_seed(seed)
+    fids, kids = [], []
+    for index in range(resamples):
+        pick = fake[torch.randint(len(fake), (len(fake),), generator=generator)]
+        fids.append(frechet_distance(*gaussian_stats(pick), real_mu, real_sigma))
+        kids.append(kid(real, pick, subsets=kid_subsets, seed=seed + index)[0])
+    return {"fid_ci95": [float(np.percentile(fids, 2.5)), float(np.percentile(fids, 97.5))],
+            "kid_ci95": [float(np.percentile(kids, 2.5)), float(np.percentile(kids, 97.5))],
+            "bootstrap": resamples}

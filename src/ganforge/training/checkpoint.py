@@ -45,6 +45,10 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as err:  # e.g. a full disk: the old checkpoint stays
+        reason = getattr(err, "strerror", None) or str(err)
+        raise GanforgeError(f"could not write checkpoint '{path}' ({reason}); the previous one "
+                            "is kept — free disk space, then continue with --resume") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -11,13 +11,19 @@ runs/<name>/
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ganforge.config import Config, save_yaml
+from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import atomic_write_bytes
+
+log = logging.getLogger("ganforge")
 
 
 def new_run_path(config: Config, root: Path = Path("runs")) -> Path:
@@ -35,6 +41,37 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         for folder in (self.path, self.samples, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
+        self.lock_file = None
+
+    def lock(self) -> None:
+        """Hold RUN/.lock while training: a second training of the same folder (two terminals,
+        a resume of a running run) is refused instead of interleaving its files with ours. The
+        lock is the kernel's (flock), so a crashed run never leaves a stale one."""
+        self.lock_file = (self.path / ".lock").open("a+")
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock_file.seek(0)
+            owner = self.lock_file.read().strip() or "another process"
+            self.lock_file.close()
+            self.lock_file = None
+            raise GanforgeError(f"run folder '{self.path}' is being trained by {owner}; wait for "
+                                "it to finish (or stop it), or pick another --run-dir") from None
+        self.lock_file.truncate(0)
+        self.lock_file.write(f"process {os.getpid()}")
+        self.lock_file.flush()
+
+    def unlock(self) -> None:
+        if self.lock_file is not None:
+            self.lock_file.close()  # closing releases the flock
+            self.lock_file = None
+
+    def check_exists(self) -> None:
+        """A run folder deleted while training: stop with one line instead of recreating parts
+        of it (or failing on the next write with a traceback)."""
+        if not (self.path / "config.yaml").is_file():
+            raise GanforgeError(f"run folder '{self.path}' (or its config.yaml) disappeared during "
+                                "training; nothing more is written — start a new run")
 
     @property
     def metrics_file(self) -> Path:
@@ -60,7 +97,26 @@ class RunDir:
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """The records of RUN/metrics.jsonl ([] when there is none). A cut-off last line (the run was
+    killed mid-write) is skipped with a warning; a damaged line elsewhere is a one-line error."""
     file = Path(run) / "metrics.jsonl"
     if not file.exists():
         return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    try:
+        lines = [line for line in file.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise GanforgeError(f"cannot read '{file}' ({err}); restore it or delete it") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                log.warning("ignoring the cut-off last line of %s", file)
+                break
+            raise GanforgeError(f"'{file}' line {number} is not JSON; fix or delete that line") \
+                from None
+        if not isinstance(record, dict):
+            raise GanforgeError(f"'{file}' line {number} is not a JSON object; fix or delete it")
+        records.append(record)
+    return records

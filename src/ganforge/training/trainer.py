@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from ganforge.losses import build_loss, gradient_penalty, mode_seeking_penalty, 
 from ganforge.models import ModelSpec, build_models
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import DistributedContext
+from ganforge.training.interrupts import StopRequests
 from ganforge.training.rundir import RunDir
 from ganforge.training.sampling import balanced_labels, generate, noise
 
@@ -129,6 +131,17 @@ class Trainer:
         self.config = config = resolve_eval_features(config)
         self.dist = dist or DistributedContext.single()
         self.run = run if self.dist.is_main else None
+        if self.run is not None:
+            self.run.lock()  # before anything in the folder is read or changed
+        try:
+            self.build(config, resume_from)
+        except BaseException:
+            if self.run is not None:
+                self.run.unlock()
+            raise
+
+    def build(self, config: Config, resume_from: Path | None) -> None:
+        """Every part of the run, from the config (and the checkpoint when resuming)."""
         self.device = self.dist.device or resolve_device(config.device)
         self.amp_dtype = resolve_amp(config.amp, self.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
@@ -173,8 +186,9 @@ class Trainer:
         self.best_eval: dict[str, Any] | None = None
         self.wall_time_before = 0.0  # training time of earlier sessions of a resumed run
         self.session_start = time.perf_counter()
+        # a time budget without a step cap runs until the clock stops it (out_of_time)
         self.total_steps = config.steps or config.epochs * max(
-            1, self.batches.batches_per_epoch // config.d_steps)
+            1, self.batches.batches_per_epoch // config.d_steps) or sys.maxsize
         self.stats = torch.zeros(config.log_every, len(STAT_NAMES), device=self.device)
         self.stats_count, self.last_stats = 0, {}
         self.writer = None
@@ -218,6 +232,8 @@ class Trainer:
             loss_d, d_real, d_fake = self.discriminator_step(real, fake.detach(), labels,
                                                              fake_labels)
         loss_g = self.generator_step(fake, fake_labels, z)
+        if config.lr_decay:
+            self.decay_learning_rates()
         if self.ema_pairs is not None:
             self.update_ema()
         self.record(loss_d, loss_g, d_real, d_fake)
@@ -228,9 +244,26 @@ class Trainer:
         """ema ← decay·ema + (1 − decay)·online for parameters; buffers (BatchNorm statistics) are
         copied. Same arithmetic as ganforge.training.ema.update_ema, on lists collected once."""
         ema_params, params, ema_buffers, buffers = self.ema_pairs
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.config.ema_decay)
+        decay = self.config.ema_decay
+        if self.config.ema_rampup:
+            decay = min(decay, (1 + self.step) / (10 + self.step))
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
         if ema_buffers:
             torch._foreach_copy_(ema_buffers, buffers)
+
+    def progress(self) -> float:
+        """How much of the run is done, in [0, 1]: by steps, or by the clock under --minutes."""
+        by_steps = self.step / self.total_steps
+        if not self.config.minutes:
+            return by_steps
+        return min(1.0, max(by_steps, self.elapsed() / (60 * self.config.minutes)))
+
+    def decay_learning_rates(self) -> None:
+        """Both learning rates fall linearly to 0 over the final --lr-decay fraction of the run."""
+        factor = min(1.0, (1.0 - self.progress()) / self.config.lr_decay)
+        for optimizer, lr in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * factor
 
     def draw_noise(self) -> torch.Tensor:
         batch, rank = self.config.batch_size, self.dist.rank
@@ -447,22 +480,63 @@ class Trainer:
         progress = self.progress_bar()
         self.session_start, start_step = time.perf_counter(), self.step
         epoch = self.batches.epoch
-        try:
-            while self.step < self.total_steps:
-                self.train_step()
-                self.after_step(progress)
-                if self.batches.epoch != epoch and self.run is not None:
-                    epoch = self.batches.epoch
-                    self.save_samples(f"epoch_{epoch:04d}")
-        except KeyboardInterrupt:
+        with StopRequests() as stop, self.holding_run_folder():
+            try:
+                while self.step < self.total_steps:
+                    self.train_step()
+                    if self.out_of_time():
+                        self.total_steps = self.step  # this step becomes the final one
+                    self.after_step(progress)
+                    if self.batches.epoch != epoch and self.run is not None:
+                        epoch = self.batches.epoch
+                        self.save_samples(f"epoch_{epoch:04d}")
+                    if self.stop_requested(stop):
+                        progress.close()
+                        self.stop_at_boundary(stop)
+            except KeyboardInterrupt:  # a second Ctrl-C, or one with no handler installed
+                progress.close()
+                raise Interrupted(f"aborted during step {self.step + 1}, nothing saved for it; "
+                                  f"{self.resume_hint()}") from None
             progress.close()
-            self.flush_stats(across_ranks=False)  # the other ranks may be anywhere: no collective
+            return self.finish(start_step)
+
+    @contextlib.contextmanager
+    def holding_run_folder(self):
+        try:
+            yield
+        finally:
             if self.run is not None:
-                self.save_checkpoint("last")
-            raise Interrupted(f"interrupted at step {self.step}; saved {self.last_path()}; "
-                              f"continue with: ganforge train --resume {self.run_path()}") from None
-        progress.close()
-        return self.finish(start_step)
+                self.run.unlock()
+
+    def stop_requested(self, stop: StopRequests) -> bool:
+        """Rank 0's flag decides for every rank (each would otherwise stop at another step)."""
+        if self.dist.world_size == 1:
+            return stop.received is not None
+        if self.step % self.config.log_every:
+            return False
+        return bool(self.dist.broadcast_object(stop.received is not None))
+
+    def stop_at_boundary(self, stop: StopRequests) -> None:
+        """Save `last` after a complete step (every rank's random state included), then stop."""
+        self.flush_stats()
+        rank_rng = self.dist.gather_rng_states()
+        if self.run is not None:
+            self.save_checkpoint("last", rank_rng)
+        raise Interrupted(f"{stop.name or 'stop'} received: saved step {self.step} to "
+                          f"{self.last_path()}; continue with: ganforge train --resume "
+                          f"{self.run_path()}")
+
+    def resume_hint(self) -> str:
+        last = self.last_path()
+        if last is None or not last.exists():
+            return "no checkpoint was written yet"
+        return f"continue from the last checkpoint with: ganforge train --resume {self.run_path()}"
+
+    def out_of_time(self) -> bool:
+        """--minutes spent? Checked at log boundaries; rank 0's clock decides for every rank."""
+        if not self.config.minutes or self.step % self.config.log_every:
+            return False
+        return bool(self.dist.broadcast_object(self.elapsed() >= 60 * self.config.minutes))
 
     def after_step(self, progress) -> None:
         config, step = self.config, self.step
@@ -474,6 +548,8 @@ class Trainer:
             return
         stats = self.flush_stats()
         progress.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)
+        if self.run is not None:
+            self.run.check_exists()
         # under torchrun every rank hands its random state to rank 0 for the checkpoint
         rank_rng = self.dist.gather_rng_states() if checkpoint_due or eval_due else None
         if self.run is not None:
@@ -548,7 +624,8 @@ class Trainer:
     def progress_bar(self):
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+        total = None if self.total_steps == sys.maxsize else self.total_steps
+        return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True,
                     disable=not (self.config.progress and self.dist.is_main), desc="train")
 
     def run_path(self) -> Path | None:
