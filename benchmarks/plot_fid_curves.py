@@ -33,11 +33,11 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--speeds", type=Path, required=True,
                         help="JSON {recipe name (the run folder's name): CPU steps/s}")
-    parser.add_argument("--labels", help="comma-separated legend labels (default: folder names)")
+    parser.add_argument("--labels", help="legend labels separated by ; (default: folder names)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     speeds = json.loads(args.speeds.read_text())
-    labels = args.labels.split(",") if args.labels else [run.name for run in args.runs]
+    labels = args.labels.split(";") if args.labels else [run.name for run in args.runs]
     fig, axis = plt.subplots(figsize=(6.4, 3.8))
     print("| run | CPU minutes | FID (5k) | × floor |\n|---|---:|---:|---:|")
     for run, label in zip(args.runs, labels, strict=True):

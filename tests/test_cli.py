@@ -23,6 +23,7 @@ def test_help_lists_every_config_field(capsys):
         assert flag in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_trains_on_real_mnist(preset, data_dir, tmp_path):
     """The preset's own architecture, batch size and learning rate, shortened to a few steps."""

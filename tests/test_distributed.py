@@ -21,7 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # every test here starts torchrun processes
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 10

@@ -179,6 +179,7 @@ def test_image_attributes():
     assert slant(leaning.flip(-1)) < -0.3
 
 
+@pytest.mark.slow
 def test_thick_direction_increases_ink_mass(tiny_run):
     """Moving along `thick` (built from 2000 samples) raises the mean ink mass of 200 other
     samples monotonically across strengths -2, 0, 2."""

@@ -290,6 +290,7 @@ def test_every_fid_carries_its_protocol_and_floor(tmp_path):
     assert on_train["floor"] == "test[:400] vs train[:400]" and on_train["fid"] < 1e-3
 
 
+@pytest.mark.slow
 @needs_data("MNIST")
 def test_evaluate_reports_both_evaluators_and_the_training_split(tmp_path):
     from ganforge.data.datasets import load_dataset
@@ -453,6 +454,7 @@ def write_pngs(folder: Path, images: torch.Tensor) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_inception_features_equal_pytorch_fid(hub_with, random_inception_file):
     """pool3 (2048-d) features from our loader (explicit file, weights_only) equal those of
     pytorch-fid's InceptionV3 loading the same weights from its own hub cache."""

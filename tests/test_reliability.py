@@ -178,6 +178,7 @@ def test_malformed_samples_for_evaluate_are_one_line_errors(tmp_path, capsys):
         assert len(errors) == 1 and message in errors[0], (name, errors)
 
 
+@pytest.mark.slow
 def test_checkpoint_metadata_of_a_finished_run_is_complete(data_dir, tmp_path):
     """summary.json and the checkpoint agree on the step (nothing half-updated at the end)."""
     run = tmp_path / "run"

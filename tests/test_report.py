@@ -158,6 +158,7 @@ def open_page(browser, page: Path) -> None:
     assert widths and all(w > 0 for w in widths), widths
 
 
+@pytest.mark.slow
 def test_reports_render_in_chromium(browser, tiny_run, tiny_sweep, tmp_path):  # noqa: F811
     run_html, _ = write_report(tiny_run, tmp_path / "run")
     open_page(browser, run_html)

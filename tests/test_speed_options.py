@@ -68,6 +68,7 @@ def test_channels_last_matches_the_default_layout(data_dir, tmp_path):
         torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 def test_channels_last_resume_is_bit_exact(data_dir, tmp_path):
     """Checkpoints hold NCHW tensors; the resumed NHWC run (fused Adam moments included) must
     continue exactly."""

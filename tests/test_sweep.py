@@ -98,6 +98,7 @@ def test_sweep_outputs(tiny_sweep):
         assert (tiny_sweep / "configs" / f"{run}.yaml").exists()
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_and_resumes_lengthened(tiny_sweep, tmp_path, capsys):
     sweep = tmp_path / "copy"
     shutil.copytree(tiny_sweep, sweep)

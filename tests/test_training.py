@@ -58,6 +58,7 @@ def test_run_folder_outputs(data_dir, tmp_path):
     assert '"d_real"' in lines[0] and '"d_fake"' in lines[0]
 
 
+@pytest.mark.slow
 def test_resume_is_bit_exact(data_dir, tmp_path):
     """10 steps + resume + 10 steps == 20 steps, for every tensor in the checkpoint (weights,
     EMA, Adam moments, RNG states, data order). 17 batches per epoch: resume crosses an epoch."""
@@ -97,6 +98,7 @@ def send_signal_inside_step(monkeypatch, at_step: int, point: str, number=signal
     monkeypatch.setattr(Trainer, method, wrapped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", sorted(SIGNAL_POINTS))
 def test_ctrl_c_anywhere_in_a_step_saves_the_whole_step_and_resumes_exactly(
         point, data_dir, tmp_path, monkeypatch, capsys):
@@ -114,6 +116,7 @@ def test_ctrl_c_anywhere_in_a_step_saves_the_whole_step_and_resumes_exactly(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_sigterm_from_another_thread_stops_at_a_boundary(data_dir, tmp_path, monkeypatch):
     """A signal at an arbitrary moment (a timer thread): the saved step is still a whole step."""
     import threading
@@ -255,13 +258,17 @@ def test_best_holds_the_lowest_scripted_fid_and_sample_says_its_step(data_dir, t
 
 @pytest.mark.slow
 def test_default_preset_resumes_exactly_from_the_saved_step(data_dir, tmp_path, monkeypatch):
-    """The default recipe (conditional, mode seeking, EMA, evaluation during training), with
-    augmentation on: 6 + 6 steps equal 12 steps, and the resumed process runs only steps 7-12."""
+    """The default recipe (conditional, mode seeking, EMA ramp-up, learning-rate decay, evaluation
+    during training), with augmentation on: stopped by Ctrl-C after step 6 and resumed, it equals
+    12 straight steps, and the resumed process runs only steps 7-12. (Resuming with a different
+    --steps would change the decay schedule, so exactness is checked for the same run length.)"""
     common = ["--preset", "default", "--data-dir", data_dir, "--width", "8", "--batch-size", "16",
               "--subset", "0.05", "--eval-every", "3", "--eval-n", "40", "--augment", "basic",
-              "--checkpoint-every", "3", "--log-every", "3", "--no-progress", "--no-tensorboard"]
-    assert cli("train", *common, "--steps", "12", "--run-dir", str(tmp_path / "straight")) == 0
-    assert cli("train", *common, "--steps", "6", "--run-dir", str(tmp_path / "split")) == 0
+              "--checkpoint-every", "3", "--log-every", "3", "--no-progress", "--no-tensorboard",
+              "--steps", "12"]
+    assert cli("train", *common, "--run-dir", str(tmp_path / "straight")) == 0
+    send_signal_inside_step(monkeypatch, 5, "after D's update, before G's")
+    assert cli("train", *common, "--run-dir", str(tmp_path / "split")) == 130
     executed = []
     original = Trainer.train_step
 
@@ -270,7 +277,8 @@ def test_default_preset_resumes_exactly_from_the_saved_step(data_dir, tmp_path, 
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_step", counting_step)
-    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "12") == 0
+    monkeypatch.setattr(Trainer, "resumed", True, raising=False)
+    assert cli("train", "--resume", str(tmp_path / "split")) == 0
     assert executed == list(range(6, 12))
     straight, split = checkpoint_tensors(tmp_path / "straight"), checkpoint_tensors(
         tmp_path / "split")
@@ -281,6 +289,7 @@ def test_default_preset_resumes_exactly_from_the_saved_step(data_dir, tmp_path, 
     assert [r["step"] for r in evals] == [3, 6, 9, 12]  # none lost, none logged twice
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path):
     """A process killed while writing: the old file is still there, whole and loadable."""
     import subprocess
@@ -329,6 +338,7 @@ def test_minutes_budget_stops_cleanly_and_saves(data_dir, tmp_path):
     assert (tmp_path / "run" / "samples" / "final.png").exists()
 
 
+@pytest.mark.slow
 def test_a_step_cap_still_holds_under_a_time_budget(data_dir, tmp_path):
     summary = tiny_trainer(data_dir, tmp_path, steps=6, minutes=10).train()
     assert summary.steps == 6
@@ -366,3 +376,19 @@ def test_ema_rampup_follows_the_online_weights_early(data_dir, tmp_path):
         distances[rampup] = sum((e - o).abs().sum().item() for e, o in zip(
             trainer.G_ema.parameters(), trainer.G.parameters()))
     assert distances[True] < distances[False] / 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="--amp fp16 needs a CUDA GPU")
+def test_fp16_default_preset_resumes_exactly_on_a_gpu(data_dir, tmp_path):
+    """GradScaler state included: 6 + 6 steps equal 12 under --amp fp16."""
+    common = ["--preset", "default", "--data-dir", data_dir, "--device", "cuda", "--amp", "fp16",
+              "--width", "8", "--subset", "0.05", "--eval-every", "0", "--checkpoint-every", "3",
+              "--log-every", "3", "--no-progress", "--no-tensorboard",
+              "--lr-decay", "0"]  # extending --steps would change the decay schedule
+    assert cli("train", *common, "--steps", "12", "--run-dir", str(tmp_path / "straight")) == 0
+    assert cli("train", *common, "--steps", "6", "--run-dir", str(tmp_path / "split")) == 0
+    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "12") == 0
+    straight, split = checkpoint_tensors(tmp_path / "straight"), checkpoint_tensors(
+        tmp_path / "split")
+    assert [k for k in straight if not torch.equal(straight[k], split[k])] == []

@@ -34,6 +34,7 @@ def adam_steps(optimizer: torch.optim.Optimizer) -> set[int]:
     return {int(state["step"]) for state in optimizer.state.values()}
 
 
+@pytest.mark.slow
 # ----- every architecture × every loss × conditional on/off -----
 @pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "cond"])
 @pytest.mark.parametrize("loss", LOSSES.names())

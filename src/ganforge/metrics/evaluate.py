@@ -139,7 +139,7 @@ def score(fake: torch.Tensor, probs: torch.Tensor | None, samples: torch.Tensor,
               "features_sha256": net.weights_hash, "ref": ref, "dataset": dataset,
               "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
               **floor_numbers(fid, reference),
-              **overlap_numbers(reference, training_hashes)}
+              **overlap_numbers(reference, training_hashes, ref)}
     if bootstrap:
         result.update(maths.bootstrap_intervals(fake, reference.features, reference.mu,
                                                 reference.sigma, bootstrap))
@@ -163,13 +163,14 @@ def floor_numbers(fid: float, reference) -> dict:
             "fid_over_floor": fid / floor if floor else None}
 
 
-def overlap_numbers(reference, training_hashes: torch.Tensor | None) -> dict:
+def overlap_numbers(reference, training_hashes: torch.Tensor | None, ref: str) -> dict:
     """Whether the reference holds images the generator was trained on (None: not known). An
-    overlap rewards memorisation, so it is reported with the numbers, not only logged."""
+    overlap rewards memorisation, so it is reported with the numbers, not only logged (and
+    warned about unless the reference is the training split on purpose)."""
     if training_hashes is None:
         return {"reference_overlaps_training": None}
     shared = overlap_count(reference.hashes, training_hashes)
-    if shared:
+    if shared and ref != "train":
         log.warning("%d of the %d reference images are also training images: FID rewards "
                     "memorisation here; evaluate against held-out images", shared,
                     len(reference.hashes))

@@ -171,4 +171,7 @@ def load_reference(dataset: str, data_dir: str | Path, split: str, n: int, net: 
             save_reference(reference, path)
         except OSError as err:  # a read-only home must not stop an evaluation
             log.warning("could not cache reference statistics in %s (%s)", path.parent, err)
+    # the same images may come from another place than when they were cached (the bundled test
+    # set and a download share one entry): say where they came from this time
+    reference.source = f"{data.source}, first {len(images)}"
     return reference

@@ -147,7 +147,8 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
             if f"eval_{key}" in last:
                 rows.append([f"final {key.upper() if key == 'kid' else key}",
                              fmt(last[f"eval_{key}"])])
-    cached = read_json(run / "eval.json").get("result")
+    saved = read_json(run / "eval.json")  # a sweep's {key, result} or `evaluate --out`'s dict
+    cached = saved.get("result") or (saved if "fid" in saved else None)
     if cached:
         rows += [[f"evaluation: {key}", fmt(cached[key])] for key in (
             "fid", "fid_over_floor", "kid", "precision", "recall", "density", "coverage", "modes",
