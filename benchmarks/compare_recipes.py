@@ -52,6 +52,7 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     # issue 12: schedules, and the MLP with conditioning
     "default-decay": ("default", {"lr_decay": 0.3, "ema_rampup": True}),
     "default-ms0.2-decay": ("default", {"mode_seeking": 0.2, "lr_decay": 0.3, "ema_rampup": True}),
+    "default-ms0.15-decay": ("default", {"mode_seeking": 0.15, "lr_decay": 0.3, "ema_rampup": True}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

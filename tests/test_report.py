@@ -99,6 +99,9 @@ def test_report_of_a_run(tiny_run, tmp_path, capsys):  # noqa: F811
     links = re.findall(r"\]\((report_files/[^)]+)\)", markdown)
     assert len(links) == len(sources) and all((tmp_path / link).exists() for link in links)
     assert "best FID (during training)" in markdown
+    protocol = re.search(r"\| FID protocol \(during training\) \| (.+) \|", markdown).group(1)
+    assert "domain-mnist features (weights sha256" in protocol and "real-vs-real floor" in protocol
+    assert re.search(r"best FID \(during training\) \| [\d.]+ \([\d.]+× floor\)", markdown)
 
 
 def test_report_errors(tmp_path, capsys):

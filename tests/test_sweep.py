@@ -91,6 +91,10 @@ def test_sweep_outputs(tiny_sweep):
     table = [line for line in (tiny_sweep / "sweep.md").read_text().splitlines()
              if line.startswith("| ")]
     assert len(table) == 1 + len(RUNS) and "FID" in table[0] and "wall time" in table[0]
+    assert all("× floor)" in line for line in table[1:])  # every FID with its distance to the floor
+    text = (tiny_sweep / "sweep.md").read_text()
+    assert "FID protocol: domain-mnist features (weights sha256" in text and "floor" in text
+    assert all(r["protocol"] and float(r["fid_over_floor"]) > 0 for r in rows)
     assert (tiny_sweep / "heatmap.png").stat().st_size > 0
     for run in RUNS:  # ordinary run folders, trained in subprocesses with their own log
         for name in ("summary.json", "eval.json", "train.log", "checkpoints/last.safetensors"):

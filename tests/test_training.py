@@ -232,8 +232,16 @@ def test_best_checkpoint_is_the_lowest_fid_when_evaluating(data_dir, tmp_path):
     _, meta = ckpt.load_checkpoint(run / "checkpoints" / "best.safetensors")
     best_step = min(fids, key=fids.get)
     assert meta["step"] == best_step and meta["best_value"] == pytest.approx(fids[best_step])
-    assert json.loads((run / "summary.json").read_text())["best_value"] == pytest.approx(
-        fids[best_step])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_value"] == pytest.approx(fids[best_step])
+    evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+             if "eval_fid" in r]
+    for record in evals:  # every logged FID says what it is
+        assert record["eval_fid_over_floor"] == pytest.approx(record["eval_fid"]
+                                                              / record["eval_floor_fid"])
+        assert "domain-mnist features" in record["eval_protocol"] and record["eval_n"] == 50
+    assert summary["best_eval"]["fid"] == pytest.approx(fids[best_step])
+    assert "real-vs-real floor" in summary["best_eval"]["protocol"]
 
 
 def test_best_holds_the_lowest_scripted_fid_and_sample_says_its_step(data_dir, tmp_path,
