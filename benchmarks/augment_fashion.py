@@ -21,7 +21,7 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.evaluation import evaluate_generator
-from ganforge.training.rundir import RunDir
+from ganforge.generation.rundir import RunDir
 from ganforge.training.trainer import Trainer
 
 
@@ -32,7 +32,7 @@ def train_and_evaluate(augment: str, subset: float, args) -> dict:
         conditional=False, mode_seeking=0.0,
         steps=args.steps, seed=args.seed, eval_every=0, checkpoint_every=10**9,
         run_dir=str(run), tensorboard=False, progress=False, device=args.device))
-    trainer = Trainer(config, RunDir(run))
+    trainer = Trainer(config, RunDir.create(run))
     start = time.perf_counter()
     trainer.train()
     minutes = (time.perf_counter() - start) / 60

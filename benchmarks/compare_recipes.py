@@ -23,7 +23,7 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.evaluation import evaluate_generator
-from ganforge.training.rundir import RunDir
+from ganforge.generation.rundir import RunDir
 from ganforge.training.trainer import Trainer
 
 # name -> (preset, overrides). "dcgan32*" rows are the default preset's DCGAN-32 made
@@ -53,6 +53,11 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-decay": ("default", {"lr_decay": 0.3, "ema_rampup": True}),
     "default-ms0.2-decay": ("default", {"mode_seeking": 0.2, "lr_decay": 0.3, "ema_rampup": True}),
     "default-ms0.15-decay": ("default", {"mode_seeking": 0.15, "lr_decay": 0.3, "ema_rampup": True}),
+    # issue 12, round 2: on top of the new default
+    "default-b128": ("default", {"batch_size": 128, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
+    "default-hinge": ("default", {"loss": "hinge"}),
+    "default-w24": ("default", {"width": 24}),
+    "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
@@ -119,7 +124,7 @@ def main() -> None:
         steps = int(speeds[name] * args.budget_min * 60)
         eval_every = int(speeds[name] * args.eval_every_min * 60) if args.eval_every_min else 0
         config = make_config(name, args.data_dir, args.device, steps, out, eval_every)
-        trainer = Trainer(config, RunDir(Path(config.run_dir)))
+        trainer = Trainer(config, RunDir.create(Path(config.run_dir)))
         summary = trainer.train()
         result = evaluate_generator(trainer.sampling_generator(), config, n=10000,
                                     device=trainer.device, bootstrap=100, extra_protocols=True)

@@ -20,9 +20,9 @@ import torch
 from ganforge.config import build_config
 from ganforge.data import load_dataset
 from ganforge.evaluation import evaluate_generator
+from ganforge.generation.restore import load_generator
+from ganforge.generation.rundir import RunDir
 from ganforge.metrics.evaluate import evaluate_images
-from ganforge.training.restore import load_generator
-from ganforge.training.rundir import RunDir
 from ganforge.training.trainer import Trainer
 
 
@@ -31,7 +31,7 @@ def train_collapsed(data_dir: str, out: Path, steps: int) -> Path:
         data_dir=data_dir, classes="0,1", conditional=False, mode_seeking=0.0, steps=steps,
         eval_every=0, run_dir=str(out),
         progress=False, tensorboard=False))
-    Trainer(config, RunDir(out)).train()
+    Trainer(config, RunDir.create(out)).train()
     return out
 
 

@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ganforge.training.rundir import read_metrics  # noqa: E402
+from ganforge.generation.rundir import read_metrics  # noqa: E402
 
 
 def curve(run: Path, steps_per_s: float) -> list[tuple[float, float, float]]:

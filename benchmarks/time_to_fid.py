@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ganforge.config import build_config
 from ganforge.evaluation import evaluate_generator
+from ganforge.generation.rundir import RunDir, read_metrics
 from ganforge.metrics.floor import floors
-from ganforge.training.rundir import RunDir, read_metrics
 from ganforge.training.trainer import Trainer
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     if args.steps:
         overrides["steps"] = args.steps
     config = build_config(args.preset, None, overrides)
-    trainer = Trainer(config, RunDir(Path(args.out)))
+    trainer = Trainer(config, RunDir.create(Path(args.out)))
     trainer.train()
     final = evaluate_generator(trainer.sampling_generator(), config, n=10000,
                                device=trainer.device)

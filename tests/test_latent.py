@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 
 from ganforge.errors import GanforgeError
+from ganforge.generation.restore import load_generator
+from ganforge.generation.sampling import generate, noise
 from ganforge.latent import (
     attribute_direction,
     direction_from_attribute_file,
@@ -24,8 +26,6 @@ from ganforge.latent import (
     slant,
     slerp,
 )
-from ganforge.training.restore import load_generator
-from ganforge.training.sampling import generate, noise
 from tests.conftest import DATA_DIR, HAVE_MNIST
 from tests.test_training import train
 

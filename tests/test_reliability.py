@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from ganforge.errors import GanforgeError
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.rundir import RunDir, read_metrics
+from ganforge.generation import checkpoint as ckpt
+from ganforge.generation.rundir import RunDir, read_metrics
 from ganforge.training.trainer import Trainer
 from tests.test_training import cli, train
 
@@ -106,7 +106,7 @@ def test_a_second_training_of_the_same_folder_is_refused(data_dir, tmp_path, mon
         config = __import__("ganforge.config", fromlist=["x"]).build_config(
             None, None, {"run_dir": str(tmp_path / "run"), "steps": 3, "data_dir": data_dir})
         with pytest.raises(GanforgeError, match="is being trained by process"):
-            Trainer(config, RunDir(tmp_path / "run"))
+            Trainer(config, RunDir.create(tmp_path / "run"))
         assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == metrics_before
     finally:
         release.set()

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.training import checkpoint as ckpt
+from ganforge.generation import checkpoint as ckpt
 from ganforge.training.trainer import Trainer
 from tests.conftest import REPO, tiny_overrides
 
@@ -307,7 +307,7 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_
     path = tmp_path / "last.safetensors"
     ckpt.save_checkpoint(path, {"w": torch.zeros(4)}, {"config": {}, "spec": {}, "step": 1})
     writer = (f"import torch, sys; sys.path.insert(0, {str(REPO / 'src')!r})\n"
-              "from ganforge.training import checkpoint as c\n"
+              "from ganforge.generation import checkpoint as c\n"
               "from pathlib import Path\n"
               "big = {f'w{i}': torch.ones(2_000_000) for i in range(16)}\n"
               "print('ready', flush=True)\n"
@@ -328,10 +328,10 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_
 # ---------------------------------------------------------------- run length and schedules
 def tiny_trainer(data_dir, tmp_path, **extra) -> Trainer:
     from ganforge.config import build_config
-    from ganforge.training.rundir import RunDir
+    from ganforge.generation.rundir import RunDir
 
     config = build_config(None, None, tiny_overrides(data_dir, tmp_path / "run", **extra))
-    return Trainer(config, RunDir(tmp_path / "run"))
+    return Trainer(config, RunDir.create(tmp_path / "run"))
 
 
 def test_minutes_budget_stops_cleanly_and_saves(data_dir, tmp_path):

@@ -12,11 +12,10 @@ from torch import nn
 
 import ganforge.data.augment as augment
 from ganforge.config import Config, build_config
+from ganforge.generation import checkpoint as ckpt
 from ganforge.losses import LOSSES, r1_penalty
 from ganforge.models import MODELS, ModelSpec, build_models
 from ganforge.models.resnet import DownBlock, UpBlock
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.ema import update_ema
 from ganforge.training.trainer import Trainer
 from tests.conftest import tiny_overrides
 from tests.test_training import cli, train
@@ -53,21 +52,6 @@ def test_every_model_and_loss_trains_200_steps(data_dir, tmp_path, monkeypatch, 
 
 
 # ----- EMA -----
-def test_update_ema_is_decay_times_ema_plus_rest_times_online():
-    torch.manual_seed(0)
-    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    ema = copy.deepcopy(online)
-    for p in ema.parameters():
-        p.data.normal_()
-    online(torch.randn(8, 3))  # moves BatchNorm's running statistics (buffers) of `online` only
-    before = [p.detach().clone() for p in ema.parameters()]
-    update_ema(ema, online, 0.75)
-    for old, new, target in zip(before, ema.parameters(), online.parameters()):
-        torch.testing.assert_close(new, 0.75 * old + 0.25 * target)
-    for ema_buffer, buffer in zip(ema.buffers(), online.buffers(), strict=True):
-        assert torch.equal(ema_buffer, buffer)
-
-
 def test_trainer_ema_uses_the_configured_decay(data_dir, tmp_path):
     t = trainer(data_dir, tmp_path, model="resnet", ema_decay=0.9)  # BatchNorm buffers in G
     t.train_step()  # G_ema starts equal to G; after a step they differ

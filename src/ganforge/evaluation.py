@@ -11,8 +11,8 @@ import torch
 from ganforge.config import Config
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.generation.sampling import balanced_labels, generate_uint8
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
-from ganforge.training.sampling import balanced_labels, generate_uint8
 
 log = logging.getLogger("ganforge")
 
@@ -90,7 +90,7 @@ def evaluate_source(source: str, dataset: str | None = None, data_dir: str | Non
                     seed: int = 12345, device: str = "cpu", bootstrap: int = 0,
                     extra_protocols: bool = False) -> dict[str, Any]:
     """Evaluate a run folder / checkpoint (by sampling it), a samples .npz or an image folder."""
-    from ganforge.training.restore import load_generator
+    from ganforge.generation.restore import load_generator
 
     if n <= 0:
         raise GanforgeError(f"--n must be > 0 (got {n})")

@@ -12,7 +12,6 @@ sweep.json (what was asked, read by `ganforge report`).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import json
@@ -28,8 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import CONFIG_FIELDS, PRESETS, Config, build_config, check_key, coerce, save_yaml
-from ganforge.errors import GanforgeError
+from ganforge import api
+from ganforge.config import Config, build_config, check_key, coerce, save_yaml
+from ganforge.errors import GanforgeError, Interrupted
+from ganforge.generation.checkpoint import read_checkpoint_meta
+from ganforge.generation.restore import default_checkpoint
+from ganforge.generation.rundir import RunDir
 
 GRID_HELP = 'write --grid "latent_dim=16,100 hidden_dim=16,100" (FIELD=V1,V2,… separated by spaces)'
 # fields that may differ between a finished run and a re-run of the sweep without retraining
@@ -121,10 +124,9 @@ def plan(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
 # ----- what is left to do -----
 def target_reached(combo: Combination, meta: dict) -> bool:
     """True when the run finished with the requested length (summary.json at the full steps)."""
-    summary_file = combo.path / "summary.json"
-    if not summary_file.exists():
+    summary = RunDir(combo.path).read_summary()
+    if summary is None:
         return False
-    summary = json.loads(summary_file.read_text())
     saved = meta["config"]
     same_length = (saved.get("steps") == combo.config.steps
                    and saved.get("epochs") == combo.config.epochs)
@@ -133,12 +135,10 @@ def target_reached(combo: Combination, meta: dict) -> bool:
 
 def run_state(combo: Combination) -> str:
     """'new', 'resume' or 'done'; a run folder holding a different config is an error."""
-    from ganforge.training.checkpoint import load_checkpoint
-
-    last = combo.path / "checkpoints" / "last.safetensors"
-    if not last.exists():
+    run = RunDir(combo.path)
+    if not run.has_checkpoint("last"):
         return "new"
-    _, meta = load_checkpoint(last)
+    meta = run.checkpoint_meta("last")
     wanted = combo.config.to_dict()
     for key, value in meta["config"].items():
         if key not in RUN_ONLY_FIELDS and key in wanted and wanted[key] != value:
@@ -156,13 +156,16 @@ def train_argv(combo: Combination, config_path: Path) -> list[str]:
     return argv
 
 
-def train_in_process(argv: list[str]) -> int:
-    from ganforge.cli import main
-
+def train_in_process(combo: Combination, config_path: Path) -> int:
+    """ganforge.train on one combination, with the exit code `ganforge train` would give."""
+    resume = combo.path if combo.status == "resume" else None
     try:
-        main(argv)
-    except SystemExit as exit:
-        return int(exit.code or 0) if not isinstance(exit.code, str) else 2
+        config = (api.resume_config(resume, str(config_path)) if resume
+                  else build_config(None, str(config_path), {}, default_preset="default"))
+        print(api.train(config, resume).describe())
+    except GanforgeError as err:
+        sys.stderr.write(f"ganforge: error: {err}\n")
+        return 130 if isinstance(err, Interrupted) else 2
     return 0
 
 
@@ -178,21 +181,18 @@ def train_subprocess(argv: list[str], log_file: Path, threads: int) -> int:
 def train_all(todo: list[Combination], out: Path, jobs: int, log: Callable[[str], None]) -> None:
     configs = out / "configs"
     configs.mkdir(parents=True, exist_ok=True)
-    argvs = []
+    paths = []
     for combo in todo:
-        config_path = configs / f"{combo.name}.yaml"
-        save_yaml(combo.config, config_path)
-        argvs.append(train_argv(combo, config_path))
+        paths.append(configs / f"{combo.name}.yaml")
+        save_yaml(combo.config, paths[-1])
         log(f"{'resume' if combo.status == 'resume' else 'train'} {combo.name}")
-    from ganforge.errors import Interrupted
-
     interrupted = Interrupted("sweep interrupted; finished runs are kept and the interrupted ones "
                               "saved: run the same command again to resume")
     try:
         if jobs <= 1:
             codes = []
-            for argv in argvs:
-                codes.append(train_in_process(argv))
+            for combo, path in zip(todo, paths):
+                codes.append(train_in_process(combo, path))
                 if codes[-1] == 130:
                     raise interrupted
         else:
@@ -200,8 +200,9 @@ def train_all(todo: list[Combination], out: Path, jobs: int, log: Callable[[str]
             threads = max(1, (os.cpu_count() or 1) // jobs)
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 codes = list(pool.map(
-                    lambda item: train_subprocess(item[1], item[0].path / "train.log", threads),
-                    zip(todo, argvs)))
+                    lambda item: train_subprocess(train_argv(*item), item[0].path / "train.log",
+                                                  threads),
+                    zip(todo, paths)))
             if 130 in codes:
                 raise interrupted
     except KeyboardInterrupt:
@@ -216,28 +217,24 @@ def train_all(todo: list[Combination], out: Path, jobs: int, log: Callable[[str]
 # ----- evaluation -----
 def evaluate_run(combo: Combination, n: int, features: str | None = None) -> dict[str, Any]:
     """evaluate_source on the run, cached in RUN/eval.json per (checkpoint, step, n, features)."""
-    from ganforge.evaluation import evaluate_source
-    from ganforge.training.checkpoint import load_checkpoint
-    from ganforge.training.restore import default_checkpoint
-
     checkpoint = default_checkpoint(combo.path)
-    _, meta = load_checkpoint(checkpoint)
+    meta = read_checkpoint_meta(checkpoint)
     key = {"checkpoint": checkpoint.name, "step": meta["step"], "n": n, "features": features,
            "version": EVAL_CACHE_VERSION}
-    cache = combo.path / "eval.json"
-    if cache.exists():
-        saved = json.loads(cache.read_text())
-        if saved.get("key") == key:
-            return saved["result"]
-    result = evaluate_source(str(combo.path), n=n, features=features, device=combo.config.device)
+    run = RunDir(combo.path)
+    saved = run.read_eval()
+    if saved and saved.get("key") == key:
+        return saved["result"]
+    result = api.evaluate(combo.path, n=n, features=features, device=combo.config.device,
+                          bootstrap=0, extra_protocols=False)
+    cache = run.eval_file
     cache.write_text(json.dumps({"key": key, "result": result}, indent=2) + "\n")
     return result
 
 
 def collect(combo: Combination) -> None:
-    summary_file = combo.path / "summary.json"
-    if summary_file.exists():
-        summary = json.loads(summary_file.read_text())
+    summary = RunDir(combo.path).read_summary()
+    if summary is not None:
         combo.steps, combo.wall_time_s = summary.get("steps", 0), summary.get("wall_time_s")
 
 
@@ -394,47 +391,3 @@ def run_sweep(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
     log(f"finished in {time.perf_counter() - start:.0f} s; wrote {out / 'sweep.csv'}, "
         f"{out / 'sweep.md'}" + (f", {heatmap}" if heatmap else ""))
     return combos
-
-
-# ----- command line -----
-def register(commands) -> None:
-    from ganforge.cli import add_config_flags
-
-    sweep = commands.add_parser(
-        "sweep", formatter_class=argparse.ArgumentDefaultsHelpFormatter, conflict_handler="resolve",
-        help="train and evaluate every combination of a grid of config values")
-    sweep.add_argument("--grid", action="append", required=True, metavar="SPEC",
-                       help='fields and values, e.g. "latent_dim=16,100 hidden_dim=16,100" '
-                            "(may be repeated)")
-    sweep.add_argument("--preset", choices=sorted(PRESETS),
-                       help="named setup every combination starts from")
-    sweep.add_argument("--config", dest="config_file", metavar="FILE",
-                       help="YAML file of config fields every combination starts from")
-    sweep.add_argument("--jobs", type=int, default=1,
-                       help="combinations trained at once (parallel subprocesses)")
-    sweep.add_argument("--out", help="sweep folder (default sweeps/<grid fields>)")
-    sweep.add_argument("--eval-features", dest="sweep_features", choices=("domain", "inception"),
-                       help="feature network for FID (default: the run's)")
-    add_config_flags(sweep)
-    # replaces the config field's flag: one count for the final evaluation of every combination
-    # and for the --eval-every evaluations during training
-    sweep.add_argument("--eval-n", "--eval_n", dest="sweep_eval_n", type=int, default=10_000,
-                       help="generated images per evaluation of each combination (also used by "
-                            "--eval-every during training); 0 = do not evaluate")
-    sweep.set_defaults(handler=cmd_sweep)
-
-
-def cmd_sweep(args) -> None:
-    grid = parse_grid(" ".join(args.grid))
-    overrides = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
-    if args.sweep_eval_n > 0:
-        overrides["eval_n"] = args.sweep_eval_n
-    out = Path(args.out) if args.out else default_out(grid)
-    combos = run_sweep(grid, out, args.preset, args.config_file, overrides, args.jobs,
-                       args.sweep_eval_n, args.sweep_features)
-    print(markdown_table(combos, grid))
-    failed = [c.name for c in combos if c.status.startswith("failed")]
-    if failed:
-        raise GanforgeError(f"{len(failed)} of {len(combos)} combinations failed ({failed[0]}"
-                            f"{', …' if len(failed) > 1 else ''}); see their train.log or the "
-                            f"messages above, then rerun the same command")

@@ -20,7 +20,7 @@ import torch
 
 from ganforge.data.datasets import to_uint8
 from ganforge.errors import GanforgeError
-from ganforge.training.sampling import generate, noise
+from ganforge.generation.sampling import generate, noise
 
 MEASURED = ("thick", "slant")
 DEFAULT_SAMPLES = 2000

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from ganforge.errors import GanforgeError
-from ganforge.training.sampling import generate, noise
+from ganforge.generation.sampling import generate, noise
 
 METHODS = ("slerp", "lerp")
 
@@ -156,7 +156,7 @@ def rows_to_grid(rows: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
 
 def gif_frames(rows: list[torch.Tensor], scale: int = 2) -> list[Image.Image]:
     """One frame per step, stacking every row's image at that step; played forth and back."""
-    from ganforge.report.images import grid_image
+    from ganforge.generation.images import grid_image
 
     width = max(len(row) for row in rows)
     frames = []

@@ -2,7 +2,7 @@
 mode coverage, with offline domain classifiers for MNIST/Fashion-MNIST and pytorch-fid's
 InceptionV3 for everything else. Start with `evaluate_images`; see docs/evaluation.md."""
 
-from ganforge.metrics.evaluate import evaluate_images, format_table, load_images, load_labels
+from ganforge.metrics.evaluate import evaluate_images, format_table, load_images
 from ganforge.metrics.features import FEATURES, feature_net
 from ganforge.metrics.maths import (
     class_histogram,
@@ -27,7 +27,6 @@ __all__ = [
     "kid",
     "label_accuracy",
     "load_images",
-    "load_labels",
     "mode_coverage",
     "prdc",
 ]

@@ -213,16 +213,6 @@ def load_images(source: str | Path) -> torch.Tensor:
     return array_to_uint8(read_npz(path, "x"), path)
 
 
-def load_labels(source: str | Path) -> torch.Tensor | None:
-    """Intended class labels stored next to the images (`y` in a .npz), else None."""
-    path = Path(source).expanduser()
-    if path.is_file() and path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            if "y" in data.files:
-                return torch.as_tensor(data["y"].astype(np.int64)).flatten()
-    return None
-
-
 def read_npz(path: Path, key: str) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.generation.rundir import RunDir
 
 SIGNALS = ("loss_d", "loss_g", "d_real", "d_fake")
 LABELS = {"loss_d": "L_D", "loss_g": "L_G", "d_real": "D(x)", "d_fake": "D(G(z))",
@@ -93,20 +94,13 @@ def oscillation(values: np.ndarray, spacing: float = 1.0) -> tuple[float, float 
 
 def load_records(run: Path) -> tuple[list[dict[str, Any]], str]:
     """Training records of a run folder (or a metrics.jsonl file) and the run's loss name."""
-    import yaml
-
-    from ganforge.training.rundir import read_metrics
-
     run = Path(run)
-    folder = run.parent if run.is_file() else run
-    if not (folder / "metrics.jsonl").exists():
+    folder = RunDir(run.parent if run.is_file() else run)
+    if not folder.metrics_file.exists():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; pass a run folder written by "
                             f"`ganforge train`")
-    records = [r for r in read_metrics(folder) if all(k in r for k in SIGNALS)]
-    loss = "bce"
-    if (folder / "config.yaml").exists():
-        loss = (yaml.safe_load((folder / "config.yaml").read_text()) or {}).get("loss", "bce")
-    return records, loss
+    records = [r for r in folder.read_metrics() if all(k in r for k in SIGNALS)]
+    return records, folder.read_config().get("loss", "bce")
 
 
 def analyze(records: list[dict[str, Any]], loss: str = "bce",

@@ -11,7 +11,6 @@ import base64
 import csv
 import html
 import io
-import json
 import math
 import re
 import tempfile
@@ -19,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ganforge.errors import GanforgeError
+from ganforge.generation.rundir import RunDir, read_json
 
 MAX_EVOLUTION_FRAMES = 8
 
@@ -81,10 +79,6 @@ def duration(seconds: Any) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def figure_bytes(draw, name: str) -> bytes | None:
     """Run draw(path) (a function writing a PNG) in a temporary folder and return the bytes."""
     with tempfile.TemporaryDirectory() as folder:
@@ -99,14 +93,13 @@ def is_sweep(source: Path) -> bool:
 
 
 def is_run(source: Path) -> bool:
-    return (source / "metrics.jsonl").exists() or (source / "checkpoints").is_dir()
+    return RunDir(source).is_run()
 
 
 # ----- run reports -----
 def run_report(run: Path, interpolation: bool = True, window: int = 100) -> Report:
-    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() \
-        else {}
-    summary = read_json(run / "summary.json")
+    config = RunDir(run).read_config()
+    summary = RunDir(run).read_summary() or {}
     subtitle = ", ".join(part for part in (
         config.get("model") and f"model {config['model']}",
         config.get("dataset") and f"dataset {config['dataset']}",
@@ -123,8 +116,6 @@ def run_report(run: Path, interpolation: bool = True, window: int = 100) -> Repo
 
 
 def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
-    from ganforge.training.rundir import read_metrics
-
     section = Section("Metrics")
     rows = []
     if summary:
@@ -136,7 +127,7 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
         if summary.get("best_value") is not None:
             rows.append([f"best {summary.get('best_metric')} (chooses best.safetensors)",
                          fmt(summary.get("best_value"))])
-    evals = [r for r in read_metrics(run) if "eval_fid" in r]
+    evals = [r for r in RunDir(run).read_metrics() if "eval_fid" in r]
     if evals:
         last, best = evals[-1], min(evals, key=lambda r: r["eval_fid"])
         rows += [["final FID (during training)", f"{logged_fid(last)} at step {last['step']}"],
@@ -147,7 +138,7 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
             if f"eval_{key}" in last:
                 rows.append([f"final {key.upper() if key == 'kid' else key}",
                              fmt(last[f"eval_{key}"])])
-    saved = read_json(run / "eval.json")  # a sweep's {key, result} or `evaluate --out`'s dict
+    saved = RunDir(run).read_eval() or {}  # a sweep's {key, result} or `evaluate --out`'s dict
     cached = saved.get("result") or (saved if "fid" in saved else None)
     if cached:
         rows += [[f"evaluation: {key}", fmt(cached[key])] for key in (
@@ -170,14 +161,13 @@ def logged_fid(record: dict[str, Any]) -> str:
 
 
 def curves_section(run: Path) -> Section:
-    from ganforge.report.plots import plot_losses
-    from ganforge.training.rundir import read_metrics
+    from ganforge.training.figures import plot_losses
 
     section = Section("Training curves")
     losses = figure_bytes(lambda path: plot_losses(run, path), "losses.png")
     if losses:
         section.blocks.append(Image(losses, "losses.png", "Losses and discriminator outputs"))
-    evals = [r for r in read_metrics(run) if "eval_fid" in r]
+    evals = [r for r in RunDir(run).read_metrics() if "eval_fid" in r]
     if evals:
         section.blocks.append(Image(figure_bytes(lambda path: plot_fid(evals, path), "fid.png"),
                                     "fid.png", "FID during training (lower is better)"))
@@ -214,7 +204,7 @@ def evenly(items: list, count: int) -> list:
 
 def evolution_section(run: Path) -> Section:
     section = Section("Sample evolution")
-    samples = run / "samples"
+    samples = RunDir(run).samples
     frames = sorted(samples.glob("epoch_*.png")) or sorted(samples.glob("step_*.png"))
     frames = evenly(frames, MAX_EVOLUTION_FRAMES - 1)
     if (samples / "final.png").exists():
@@ -233,16 +223,16 @@ def frame_caption(path: Path) -> str:
 
 
 def interpolation_section(run: Path) -> Section | None:
+    from ganforge.generation.images import grid_image
+    from ganforge.generation.restore import load_generator
     from ganforge.latent.interpolate import (
         class_sweep_row,
         pair_rows,
         random_pairs,
         rows_to_grid,
     )
-    from ganforge.report.images import grid_image
-    from ganforge.training.restore import load_generator
 
-    if not (run / "checkpoints" / "last.safetensors").exists():
+    if not RunDir(run).has_checkpoint("last"):
         return None
     section = Section("Latent interpolation")
     generator, _, meta = load_generator(run)
@@ -265,7 +255,7 @@ def interpolation_section(run: Path) -> Section | None:
 def dynamics_section(run: Path, window: int) -> Section | None:
     from ganforge.report.dynamics import analyze, load_records, plot, table_rows
 
-    if not (run / "metrics.jsonl").exists():
+    if not RunDir(run).metrics_file.exists():
         return None
     records, loss = load_records(run)
     if len(records) < 4:
@@ -289,7 +279,7 @@ def config_section(config: dict[str, Any]) -> Section | None:
 
 # ----- sweep reports -----
 def read_sweep(sweep: Path) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    settings = read_json(sweep / "sweep.json")
+    settings = read_json(sweep / "sweep.json") or {}
     if not (sweep / "sweep.csv").exists():
         raise GanforgeError(f"'{sweep}' has no sweep.csv yet; let `ganforge sweep` finish (or rerun "
                             f"it) first")

@@ -25,6 +25,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or a plain single process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @dataclass
 class DistributedContext:
     rank: int = 0
@@ -81,7 +86,7 @@ class DistributedContext:
         """Every rank's random-generator states (collective: all ranks must call it)."""
         if self.world_size == 1:
             return None
-        from ganforge.training.checkpoint import rng_tensors
+        from ganforge.generation.checkpoint import rng_tensors
 
         states: list[dict[str, torch.Tensor] | None] = [None] * self.world_size
         torch_dist.all_gather_object(states, rng_tensors())

@@ -32,13 +32,14 @@ from ganforge.data.augment import build_augmentation
 from ganforge.data.training_set import load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
+from ganforge.generation import checkpoint as ckpt
+from ganforge.generation.rundir import RunDir
+from ganforge.generation.sampling import balanced_labels, generate, noise
 from ganforge.losses import build_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganforge.metrics.evaluate import fid_text
 from ganforge.models import ModelSpec, build_models
-from ganforge.training import checkpoint as ckpt
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.interrupts import StopRequests
-from ganforge.training.rundir import RunDir
-from ganforge.training.sampling import balanced_labels, generate, noise
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 # what each evaluation during training logs (as eval_<key>): the numbers and their protocol
@@ -113,6 +114,15 @@ class Summary:
     best_value: float | None
     final: dict[str, float]
     best_eval: dict[str, Any] | None = None  # the best evaluation with its protocol
+
+    def describe(self) -> str:
+        """What `ganforge train` prints when it finishes."""
+        text = (f"done: {self.steps} steps in {self.wall_time_s:.0f} s "
+                f"({self.steps_per_s:.1f} steps/s, {self.images_per_s:.0f} images/s); "
+                f"run folder: {self.run_dir}")
+        if self.best_eval:
+            text += f"\nbest FID {fid_text(self.best_eval)}: {self.best_eval['protocol']}"
+        return text
 
 
 def paired_labels(labels: torch.Tensor | None) -> torch.Tensor | None:
@@ -204,6 +214,16 @@ class Trainer:
         return torch.optim.Adam(module.parameters(), lr=lr, foreach=None if fused else True,
                                 fused=fused or None, betas=(self.config.beta1, self.config.beta2))
 
+    def describe(self) -> str:
+        """What `ganforge train` prints as it starts."""
+        config = self.config
+        steps = f"{self.total_steps} steps" if self.total_steps != sys.maxsize else "steps"
+        length = f"{steps} for up to {config.minutes:g} min" if config.minutes else steps
+        return (f"training {config.model} on {self.data.source}: {len(self.data)} images "
+                f"{self.spec.channels}×{self.spec.image_size}×{self.spec.image_size}, "
+                f"{length} of batch {config.batch_size} on {self.device}; "
+                f"run folder: {config.run_dir}")
+
     def ema_tensors(self) -> tuple[list[torch.Tensor], ...]:
         """(EMA params, online params, EMA buffers, online buffers), collected once."""
         return ([p.detach() for p in self.G_ema.parameters()],
@@ -242,7 +262,7 @@ class Trainer:
     @torch.no_grad()
     def update_ema(self) -> None:
         """ema ← decay·ema + (1 − decay)·online for parameters; buffers (BatchNorm statistics) are
-        copied. Same arithmetic as ganforge.training.ema.update_ema, on lists collected once."""
+        copied. The tensor lists are collected once, in ema_tensors."""
         ema_params, params, ema_buffers, buffers = self.ema_pairs
         decay = self.config.ema_decay
         if self.config.ema_rampup:
@@ -362,14 +382,14 @@ class Trainer:
         return self.G_ema if self.G_ema is not None else self.G
 
     def save_samples(self, name: str) -> None:
-        from ganforge.report.images import save_grid
+        from ganforge.generation.images import save_grid
 
         images = generate(self.sampling_generator(), self.fixed_z, self.fixed_labels)
         path = save_grid(images, self.run.samples / f"{name}.png")
         if self.writer is not None:
             import numpy as np
 
-            from ganforge.report.images import grid_image
+            from ganforge.generation.images import grid_image
 
             self.writer.add_image("samples", np.asarray(grid_image(images).convert("RGB")),
                                   self.step, dataformats="HWC")
@@ -607,8 +627,8 @@ class Trainer:
                        self.best_eval)
 
     def write_figures(self) -> None:
-        from ganforge.report.images import save_gif
-        from ganforge.report.plots import plot_losses
+        from ganforge.generation.images import save_gif
+        from ganforge.training.figures import plot_losses
 
         plot_losses(self.run.path, self.run.path / "losses.png")
         frames = sorted(self.run.samples.glob("epoch_*.png")) or sorted(

@@ -7,8 +7,13 @@ from pathlib import Path
 import torch
 
 from ganforge.config import Config, config_from_dict
+from ganforge.generation.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    load_module,
+    read_checkpoint_meta,
+)
 from ganforge.models import Generator, ModelSpec, build_models
-from ganforge.training.checkpoint import find_checkpoint, load_checkpoint, load_module
 
 
 def default_checkpoint(source: str | Path) -> Path:
@@ -16,7 +21,7 @@ def default_checkpoint(source: str | Path) -> Path:
     often an early, poor model)."""
     source = Path(source)
     if source.is_dir() and (source / "checkpoints" / "best.safetensors").exists():
-        _, meta = load_checkpoint(source / "checkpoints" / "best.safetensors")
+        meta = read_checkpoint_meta(source / "checkpoints" / "best.safetensors")
         if meta["config"].get("eval_every"):
             return source / "checkpoints" / "best.safetensors"
     return find_checkpoint(source, "last")

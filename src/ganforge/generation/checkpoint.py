@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ganforge.errors import GanforgeError
@@ -54,21 +54,18 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str
             os.unlink(tmp)
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a ganforge checkpoint; corrupt or foreign files raise a one-line GanforgeError."""
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's metadata (config, spec, step, …) from its header alone — no tensor is read.
+    Corrupt or foreign files raise a one-line GanforgeError."""
     path = Path(path)
     if not path.is_file():
         raise GanforgeError(f"checkpoint '{path}' not found; give a run folder or a .safetensors "
                             "checkpoint written by ganforge")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise GanforgeError(f"checkpoint '{path}' is corrupt or not a safetensors file ({err}); "
-                            "use another checkpoint, e.g. checkpoints/best.safetensors") from None
+        raise corrupt(path, err) from None
     if metadata.get("format") != FORMAT:
         raise GanforgeError(f"'{path}' is a safetensors file but not a ganforge checkpoint; "
                             "pass a checkpoint written by `ganforge train`")
@@ -84,7 +81,23 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if missing:
         raise GanforgeError(f"checkpoint '{path}' lacks '{missing[0]}' in its metadata; use another "
                             "checkpoint, e.g. checkpoints/best.safetensors")
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, metadata) of a ganforge checkpoint; corrupt or foreign files raise a one-line
+    GanforgeError."""
+    meta = read_checkpoint_meta(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise corrupt(Path(path), err) from None
     return tensors, meta
+
+
+def corrupt(path: Path, err: Exception) -> GanforgeError:
+    return GanforgeError(f"checkpoint '{path}' is corrupt or not a safetensors file ({err}); "
+                         "use another checkpoint, e.g. checkpoints/best.safetensors")
 
 
 def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:

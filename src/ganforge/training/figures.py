@@ -9,12 +9,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ganforge.training.rundir import read_metrics  # noqa: E402
+from ganforge.generation.rundir import RunDir  # noqa: E402
 
 
 def plot_losses(run: Path, out: Path) -> Path | None:
     """Loss curves (D and G) and D's outputs on real and fake images against steps."""
-    records = [r for r in read_metrics(run) if "loss_d" in r]
+    records = [r for r in RunDir(run).read_metrics() if "loss_d" in r]
     if not records:
         return None
     steps = [r["step"] for r in records]

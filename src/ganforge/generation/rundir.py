@@ -19,9 +19,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ganforge.config import Config, save_yaml
 from ganforge.errors import GanforgeError
-from ganforge.training.checkpoint import atomic_write_bytes
+from ganforge.generation.checkpoint import atomic_write_bytes, read_checkpoint_meta
 
 log = logging.getLogger("ganforge")
 
@@ -35,13 +37,56 @@ def new_run_path(config: Config, root: Path = Path("runs")) -> Path:
 
 
 class RunDir:
-    def __init__(self, path: Path) -> None:
+    """Owns every path inside one run folder. `RunDir(path)` only reads (nothing is created);
+    `RunDir.create(path)` makes the folders a training writes into."""
+
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.samples = self.path / "samples"
         self.checkpoints = self.path / "checkpoints"
-        for folder in (self.path, self.samples, self.checkpoints):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.tensorboard = self.path / "tensorboard"
+        self.explore = self.path / "explore"
+        self.config_file = self.path / "config.yaml"
+        self.metrics_file = self.path / "metrics.jsonl"
+        self.summary_file = self.path / "summary.json"
+        self.eval_file = self.path / "eval.json"
         self.lock_file = None
+
+    @classmethod
+    def create(cls, path: str | Path) -> RunDir:
+        run = cls(path)
+        for folder in (run.path, run.samples, run.checkpoints):
+            folder.mkdir(parents=True, exist_ok=True)
+        return run
+
+    # ----- reading -----
+    def is_run(self) -> bool:
+        return self.metrics_file.exists() or self.checkpoints.is_dir()
+
+    def checkpoint(self, which: str = "last") -> Path:
+        return self.checkpoints / f"{which}.safetensors"
+
+    def has_checkpoint(self, which: str = "last") -> bool:
+        return self.checkpoint(which).is_file()
+
+    def checkpoint_meta(self, which: str = "last") -> dict[str, Any]:
+        """Config, spec, step … of a checkpoint, from its header (no tensor is loaded)."""
+        return read_checkpoint_meta(self.checkpoint(which))
+
+    def read_config(self) -> dict[str, Any]:
+        """config.yaml as a plain dict ({} when there is none)."""
+        if not self.config_file.exists():
+            return {}
+        return yaml.safe_load(self.config_file.read_text()) or {}
+
+    def read_summary(self) -> dict[str, Any] | None:
+        return read_json(self.summary_file)
+
+    def read_eval(self) -> dict[str, Any] | None:
+        return read_json(self.eval_file)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path)
 
     def lock(self) -> None:
         """Hold RUN/.lock while training: a second training of the same folder (two terminals,
@@ -69,16 +114,13 @@ class RunDir:
     def check_exists(self) -> None:
         """A run folder deleted while training: stop with one line instead of recreating parts
         of it (or failing on the next write with a traceback)."""
-        if not (self.path / "config.yaml").is_file():
+        if not self.config_file.is_file():
             raise GanforgeError(f"run folder '{self.path}' (or its config.yaml) disappeared during "
                                 "training; nothing more is written — start a new run")
 
-    @property
-    def metrics_file(self) -> Path:
-        return self.path / "metrics.jsonl"
-
+    # ----- writing (training only) -----
     def save_config(self, config: Config) -> None:
-        save_yaml(config, self.path / "config.yaml")
+        save_yaml(config, self.config_file)
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with self.metrics_file.open("a") as f:
@@ -120,3 +162,15 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
             raise GanforgeError(f"'{file}' line {number} is not a JSON object; fix or delete it")
         records.append(record)
     return records
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when there is none; a damaged one is a one-line error."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise GanforgeError(f"cannot read '{path}' as JSON ({err}); restore it or delete it") \
+            from None
+    return data if isinstance(data, dict) else None

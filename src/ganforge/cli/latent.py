@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.cli.common import add_source_flags, load_source_generator
 from ganforge.errors import GanforgeError
+from ganforge.generation.sampling import class_labels
 
 
 def register(commands) -> None:
-    from ganforge.cli import add_source_flags
-
     formatter = argparse.ArgumentDefaultsHelpFormatter
     interp = commands.add_parser(
         "interpolate", formatter_class=formatter,
@@ -76,12 +76,7 @@ def add_direction_flags(parser) -> None:
 
 # ----- shared -----
 def load(args):
-    from ganforge.cli import class_labels, generator_source
-    from ganforge.device import resolve_device
-    from ganforge.training.restore import load_generator
-
-    generator, config, meta = load_generator(generator_source(args), args.which, args.ema,
-                                             resolve_device(args.device))
+    generator, config, meta = load_source_generator(args)
     if getattr(args, "label", None) is not None:
         class_labels(generator, args.label, 1)  # validates the class
     return generator, config, meta
@@ -105,8 +100,8 @@ def parse_ints(text: str, what: str) -> list[int]:
 
 # ----- interpolate -----
 def cmd_interpolate(args) -> None:
+    from ganforge.generation.images import save_gif, save_grid
     from ganforge.latent import interpolate as lat
-    from ganforge.report.images import save_gif, save_grid
 
     if (args.seed_from is None) != (args.seed_to is None):
         raise GanforgeError("give both --from SEED and --to SEED (or --random K)")
@@ -165,8 +160,8 @@ class Directions:
 def cmd_arithmetic(args) -> None:
     import torch
 
+    from ganforge.generation.sampling import generate
     from ganforge.latent.arithmetic import evaluate_expression, save_figure
-    from ganforge.training.sampling import generate
 
     if args.direction:
         if args.expr:
@@ -195,8 +190,8 @@ def cmd_arithmetic(args) -> None:
 
 
 def cmd_traverse(args) -> None:
+    from ganforge.generation.images import save_grid
     from ganforge.latent.directions import parse_strengths, traverse
-    from ganforge.report.images import save_grid
 
     if not args.direction:
         raise GanforgeError("give --direction NAME (thick, slant, class:K or a --labels column)")

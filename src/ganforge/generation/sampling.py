@@ -45,3 +45,16 @@ def generate_uint8(generator: torch.nn.Module, n: int, seed: int,
     elif labels is not None:
         labels = labels.to(device)
     return to_uint8(generate(generator, z, labels, batch_size)).cpu()
+
+
+def class_labels(generator: torch.nn.Module, label: int | None, n: int) -> torch.Tensor | None:
+    """`n` copies of class `label` (None → None), refusing a class the generator does not have."""
+    from ganforge.errors import GanforgeError
+
+    if label is None:
+        return None
+    if not generator.num_classes:
+        raise GanforgeError("--class needs a conditional model (train with --conditional)")
+    if not 0 <= label < generator.num_classes:
+        raise GanforgeError(f"--class {label} does not exist; pick 0..{generator.num_classes - 1}")
+    return torch.full((n,), label, dtype=torch.int64)

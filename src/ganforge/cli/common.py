@@ -1,0 +1,61 @@
+"""Pieces every sub-command shares: the one-line-error parser and the common flags."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ganforge.config import CHOICES, Config
+from ganforge.errors import GanforgeError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"ganforge: error: {message}; see `{self.prog} --help`\n")
+        raise SystemExit(2)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--field-name` flag per Config field; defaults are applied later, in build_config."""
+    group = parser.add_argument_group("config fields (also settable in a --config YAML file)")
+    for f in dataclasses.fields(Config):
+        flags = [f"--{f.name.replace('_', '-')}"] + (
+            [f"--{f.name}"] if "_" in f.name else [])
+        choices = CHOICES.get(f.name)
+        help_text = f"{f.metadata['help']} (default: {f.default!r})"
+        if isinstance(f.default, bool):
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(*flags, dest=f.name, type=type(f.default), choices=choices,
+                               default=argparse.SUPPRESS, help=help_text,
+                               metavar=f.name.upper() if choices is None else None)
+
+
+def add_source_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", help="run folder")
+    parser.add_argument("--checkpoint", help="checkpoint file (instead of --run)")
+    parser.add_argument("--which", choices=("auto", "best", "last"), default="auto",
+                        help="checkpoint of the run folder; auto = best if chosen by FID, else last")
+    parser.add_argument("--no-ema", dest="ema", action="store_false",
+                        help="use the raw generator weights instead of their moving average")
+    parser.add_argument("--device", default="cpu", help="auto|cpu|cuda|mps")
+
+
+def generator_source(args) -> str:
+    source = args.checkpoint or args.run
+    if not source:
+        raise GanforgeError("give --run RUN_FOLDER or --checkpoint FILE")
+    return source
+
+
+def load_source_generator(args):
+    """(generator, config, meta) named by --run/--checkpoint, --which, --no-ema and --device."""
+    from ganforge.device import resolve_device
+    from ganforge.generation.restore import load_generator
+
+    return load_generator(generator_source(args), args.which, args.ema,
+                          resolve_device(args.device))
