@@ -62,8 +62,8 @@ def worker(argv: list[str]) -> None:
 
     def snapshot_after_step(self, progress):
         after_step(self, progress)
-        if self.step == snapshot_at and self.run is not None:
-            shutil.copytree(self.run.path, f"{self.run.path}-snapshot")
+        if self.step == snapshot_at and self.out.active:
+            shutil.copytree(self.out.path, f"{self.out.path}-snapshot")
 
     Trainer.train_step = checked_train_step
     Trainer.after_step = snapshot_after_step

@@ -41,7 +41,8 @@ def adam_steps(optimizer: torch.optim.Optimizer) -> set[int]:
 def test_every_model_and_loss_trains_200_steps(data_dir, tmp_path, monkeypatch, model, loss,
                                                conditional):
     # the loss plot and GIF (about 1 s of matplotlib per run) are covered in test_training.py
-    monkeypatch.setattr(Trainer, "write_figures", lambda self: None)
+    monkeypatch.setattr("ganforge.training.outputs.plot_losses", lambda *args: None)
+    monkeypatch.setattr("ganforge.training.outputs.save_gif", lambda *args: None)
     run = tmp_path / "run"
     assert train(data_dir, run, model=model, loss=loss, conditional=conditional, steps=200,
                  batch_size=8, width=4, hidden_dim=8, latent_dim=8, log_every=100,

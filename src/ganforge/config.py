@@ -15,7 +15,11 @@ from typing import Any
 
 import yaml
 
+from ganforge.data.augment import AUGMENTATIONS
+from ganforge.data.datasets import check_dataset_name, parse_classes
 from ganforge.errors import GanforgeError
+from ganforge.losses import LOSSES
+from ganforge.models import MODELS
 
 
 def option(default: Any, help: str) -> Any:
@@ -100,12 +104,14 @@ class Config:
 
 CONFIG_FIELDS = {f.name: f for f in fields(Config)}
 
+# Fixed choices of a config field; registered ones (models, losses, augmentations) come from
+# their registries, and feature networks (a metrics-layer registry) are checked by the evaluation
+# when it settles the run's features (evaluation.resolve_eval_features).
 CHOICES = {
     "device": ("auto", "cpu", "cuda", "mps"),
-    "augment": ("none", "basic", "advanced", "diffaug"),
+    "augment": tuple(AUGMENTATIONS.names()),
     "residual": ("g", "gd"),
     "spectral_norm": ("none", "d", "gd"),
-    "features": ("domain", "domain2", "inception"),
     "amp": ("none", "bf16", "fp16"),
 }
 
@@ -120,17 +126,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(model="dcgan", width=32, dropout=0.0, batch_size=64, steps=10000,
                     minutes=7.5, conditional=True, mode_seeking=0.2, lr_g=2e-4, lr_d=2e-4,
                     lr_decay=0.3, ema_rampup=True, eval_every=2500, eval_n=5000),
-    # seed 000: MLP GAN, batch 64, 5000 steps, latent_dim x hidden_dim sweep (best 100 x 100).
+    # the MLP-GAN write-up (seed document 000): MLP GAN, batch 64, 5000 steps, a latent_dim x
+    # hidden_dim sweep (best 100 x 100).
     "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
                         steps=5000),
-    # seed 001: TF-tutorial DCGAN, Adam 1e-4 (Keras default betas), batch 256, 50 epochs, z=100.
+    # the TensorFlow-tutorial DCGAN write-up (seed document 001): Adam 1e-4 (Keras default
+    # betas), batch 256, 50 epochs, z=100.
     "seed001-dcgan": dict(model="dcgan", width=64, latent_dim=100, batch_size=256, epochs=50,
                           lr_g=1e-4, lr_d=1e-4, beta1=0.9, beta2=0.999, dropout=0.3),
-    # seed 002: fully connected G (BatchNorm+ReLU) and D (LeakyReLU+Dropout), BCE with label
-    # smoothing, Adam, 50 epochs, z=100.
+    # the "realistic images" write-up (seed document 002): fully connected G (BatchNorm+ReLU)
+    # and D (LeakyReLU+Dropout), BCE with label smoothing, Adam, 50 epochs, z=100.
     "seed002-mlp": dict(model="mlp", latent_dim=100, hidden_dim=256, depth=3, batch_size=64,
                         epochs=50, label_smoothing=0.1),
-    # seed 004: fully connected G, convolutional D, ~50 epochs, best model kept.
+    # the latent-interpolation write-up (seed document 004): fully connected G, convolutional D,
+    # ~50 epochs, best model kept.
     "seed004-mlp-conv": dict(model="mlp-conv", latent_dim=100, hidden_dim=256, depth=3,
                              batch_size=64, epochs=50),
 }
@@ -219,10 +228,6 @@ def coerce(key: str, value: Any) -> Any:
 
 
 def validate(config: Config) -> None:
-    from ganforge.data.datasets import check_dataset_name
-    from ganforge.losses import LOSSES
-    from ganforge.models import MODELS
-
     MODELS.get(config.model)
     LOSSES.get(config.loss)
     check_dataset_name(config.dataset)
@@ -261,14 +266,7 @@ def validate(config: Config) -> None:
         raise GanforgeError("set how long to train: --steps N, --epochs N or --minutes M")
     if config.steps and config.epochs:
         raise GanforgeError("give either --steps or --epochs, not both")
-    parse_classes(config.classes)
-
-
-def parse_classes(text: str) -> list[int]:
-    try:
-        return sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise GanforgeError(f"bad value classes={text!r}; give comma-separated integers like '0,1'") from None
+    parse_classes(config.classes)  # raises on a malformed list
 
 
 def save_yaml(config: Config, path: Path) -> None:

@@ -13,6 +13,7 @@ from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.generation.sampling import balanced_labels, generate_uint8
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
+from ganforge.metrics.features import FEATURES
 
 log = logging.getLogger("ganforge")
 
@@ -40,6 +41,7 @@ def resolve_eval_features(config: Config) -> Config:
     from ganforge.metrics import inception
     from ganforge.metrics.classifier import DOMAIN_DATASETS
 
+    FEATURES.get(config.features)  # an unknown name: one line listing the registered ones
     if not config.eval_every:
         return config
     switch = (config.features in ("domain", "domain2")

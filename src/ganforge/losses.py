@@ -21,8 +21,37 @@ class AdversarialLoss:
     #: the loss needs a gradient penalty term (WGAN-GP)
     gradient_penalty = False
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, gp_weight: float = 0.0,
+                 r1_gamma: float = 0.0, mode_seeking: float = 0.0) -> None:
         self.real_target = 1.0 - label_smoothing
+        self.gp_weight, self.r1_gamma, self.mode_seeking = gp_weight, r1_gamma, mode_seeking
+
+    @property
+    def needs_real_gradients(self) -> bool:
+        """R1 differentiates D's scores with respect to the real images."""
+        return self.r1_gamma > 0
+
+    def discriminator_total(self, discriminator: nn.Module, real: torch.Tensor,
+                            fake: torch.Tensor, scores_real: torch.Tensor,
+                            scores_fake: torch.Tensor, labels: torch.Tensor | None
+                            ) -> torch.Tensor:
+        """D's loss with its regularisers: the gradient penalty (losses that need one) and R1."""
+        loss = self.discriminator(scores_real, scores_fake)
+        if self.gradient_penalty:
+            loss = loss + self.gp_weight * gradient_penalty(discriminator, real.detach(), fake,
+                                                            labels)
+        if self.r1_gamma:
+            loss = loss + 0.5 * self.r1_gamma * r1_penalty(scores_real, real)
+        return loss
+
+    def generator_total(self, scores: torch.Tensor, fake: torch.Tensor, z: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G's loss with mode seeking, the adversarial part alone — what the logs compare)."""
+        adversarial = self.generator(scores)
+        loss = adversarial
+        if self.mode_seeking:
+            loss = loss + self.mode_seeking * mode_seeking_penalty(fake.float(), z)
+        return loss, adversarial
 
     def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -98,7 +127,9 @@ class Wasserstein(AdversarialLoss):
 
 
 def build_loss(config) -> AdversarialLoss:
-    return LOSSES.get(config.loss)(label_smoothing=config.label_smoothing)
+    return LOSSES.get(config.loss)(label_smoothing=config.label_smoothing,
+                                   gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,
+                                   mode_seeking=config.mode_seeking)
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -33,13 +33,11 @@ from ganforge.errors import GanforgeError, Interrupted
 from ganforge.generation.checkpoint import read_checkpoint_meta
 from ganforge.generation.restore import default_checkpoint
 from ganforge.generation.rundir import RunDir
+from ganforge.metrics.catalog import sweep_keys
 
 GRID_HELP = 'write --grid "latent_dim=16,100 hidden_dim=16,100" (FIELD=V1,V2,… separated by spaces)'
 # fields that may differ between a finished run and a re-run of the sweep without retraining
 RUN_ONLY_FIELDS = {"steps", "epochs", "run_dir", "device", "progress", "tensorboard", "eval_n"}
-METRIC_KEYS = ("fid", "fid_over_floor", "floor_fid", "kid", "kid_std", "precision", "recall",
-               "density", "coverage", "score", "modes", "kl_uniform", "features", "n", "n_ref",
-               "reference_overlaps_training", "protocol")
 EVAL_CACHE_VERSION = 2  # eval.json results without their protocol (version 1) are recomputed
 
 
@@ -260,10 +258,10 @@ def format_duration(seconds: float | None) -> str:
 def write_csv(combos: list[Combination], grid: dict[str, list[Any]], path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([*grid, "run", "status", "steps", "wall_time_s", *METRIC_KEYS])
+        writer.writerow([*grid, "run", "status", "steps", "wall_time_s", *sweep_keys()])
         for c in combos:
             writer.writerow([*c.values.values(), c.name, c.status, c.steps, c.wall_time_s,
-                             *(c.metrics.get(k) for k in METRIC_KEYS)])
+                             *(c.metrics.get(k) for k in sweep_keys())])
 
 
 def markdown_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str:

@@ -8,6 +8,7 @@ import sys
 
 from ganforge.config import CHOICES, Config
 from ganforge.errors import GanforgeError
+from ganforge.metrics.features import FEATURES
 
 
 class Parser(argparse.ArgumentParser):
@@ -24,7 +25,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
         flags = [f"--{f.name.replace('_', '-')}"] + (
             [f"--{f.name}"] if "_" in f.name else [])
-        choices = CHOICES.get(f.name)
+        choices = field_choices(f.name)
         help_text = f"{f.metadata['help']} (default: {f.default!r})"
         if isinstance(f.default, bool):
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
@@ -33,6 +34,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(*flags, dest=f.name, type=type(f.default), choices=choices,
                                default=argparse.SUPPRESS, help=help_text,
                                metavar=f.name.upper() if choices is None else None)
+
+
+def field_choices(name: str) -> list[str] | tuple[str, ...] | None:
+    """The values a config field may take, where they are a closed list."""
+    return FEATURES.names() if name == "features" else CHOICES.get(name)
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:

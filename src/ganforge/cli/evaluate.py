@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ganforge import api
-from ganforge.config import CHOICES
 from ganforge.metrics.evaluate import format_table
+from ganforge.metrics.features import FEATURES
 
 
 def register(commands) -> None:
@@ -19,7 +19,7 @@ def register(commands) -> None:
     evaluate.add_argument("--n", type=int, default=10000, help="images to evaluate")
     evaluate.add_argument("--ref", choices=("train", "test"), default="test",
                           help="reference split")
-    evaluate.add_argument("--features", choices=CHOICES["features"],
+    evaluate.add_argument("--features", choices=FEATURES.names(),
                           help="feature network (default: the run's; domain for MNIST/Fashion)")
     evaluate.add_argument("--inception-weights", metavar="PATH",
                           help="local pt_inception-2015-12-05 weights file")

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from ganforge.config import PRESETS
+from ganforge.data.augment import AUGMENTATIONS
+from ganforge.data.datasets import DATASETS
 from ganforge.losses import LOSSES
+from ganforge.metrics.catalog import METRICS
+from ganforge.metrics.features import FEATURES
 from ganforge.models import MODELS
+
+REGISTRIES = {"models": MODELS, "losses": LOSSES, "datasets": DATASETS,
+              "augmentations": AUGMENTATIONS, "features": FEATURES, "metrics": METRICS}
 
 
 def register(commands) -> None:
-    for name, registry in (("models", MODELS), ("losses", LOSSES)):
+    for name, registry in REGISTRIES.items():
         listing = commands.add_parser(name, help=f"list the registered {name}")
         listing.set_defaults(handler=cmd_list, registry=registry)
     presets = commands.add_parser("presets", help="list the named presets and their settings")

@@ -1,8 +1,9 @@
 """Batched image augmentation on the training device (no per-sample Python).
 
-- basic:    small random shifts (±2 px at 28 px) of real images — seed 003's basic augmentation.
+- basic:    small random shifts (±2 px at 28 px) of real images — the training-stability write-up's
+            basic augmentation.
 - advanced: random crops (scale 0.8–1, random position, resized back) plus horizontal flips where
-            the dataset allows them (not for digits) — seed 003's advanced augmentation.
+            the dataset allows them (not for digits) — the training-stability write-up's advanced one.
 - diffaug:  DiffAugment (Zhao et al. 2020): translation, cutout and, for RGB, colour jitter, applied
             differentiably to every image the discriminator sees, real and fake alike.
 
@@ -16,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from ganforge.registry import Registry
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
@@ -94,12 +97,15 @@ def diffaug(images: torch.Tensor) -> torch.Tensor:
     return diff_cutout(diff_translation(images))
 
 
+# name -> (flips allowed by the dataset -> (augmentation of real training images, augmentation of
+# every discriminator input, real and fake))
+AUGMENTATIONS: Registry[Callable[[bool], tuple[Augment, Augment]]] = Registry("augmentation")
+AUGMENTATIONS.register("none")(lambda flips_allowed: (identity, identity))
+AUGMENTATIONS.register("basic")(lambda flips_allowed: (basic, identity))
+AUGMENTATIONS.register("advanced")(lambda flips_allowed: (advanced(flips_allowed), identity))
+AUGMENTATIONS.register("diffaug")(lambda flips_allowed: (identity, diffaug))
+
+
 def build_augmentation(name: str, flips_allowed: bool) -> tuple[Augment, Augment]:
     """(augmentation of real training images, augmentation of every discriminator input)."""
-    if name == "basic":
-        return basic, identity
-    if name == "advanced":
-        return advanced(flips_allowed), identity
-    if name == "diffaug":
-        return identity, diffaug
-    return identity, identity
+    return AUGMENTATIONS.get(name)(flips_allowed)

@@ -21,12 +21,30 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
+from ganforge.registry import Registry
 
 log = logging.getLogger("ganforge")
 
-BUILTIN = ("mnist", "fashion-mnist", "cifar10")
-# Horizontal flips turn digits into non-digits; clothes, CIFAR objects and faces survive them.
-FLIPS_ALLOWED = {"mnist": False, "fashion-mnist": True, "cifar10": True, "folder": True}
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """A dataset name the config accepts: where it comes from and what augmentation may do."""
+
+    torchvision_class: str | None  # torchvision.datasets class; None: an image folder
+    layout: str  # what --data-dir must hold, for the error when it is missing
+    flips_allowed: bool  # horizontal flips turn digits into non-digits; clothes survive them
+
+
+DATASETS: Registry[DatasetKind] = Registry("dataset")
+DATASETS.register("mnist")(DatasetKind(
+    "MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]", False))
+DATASETS.register("fashion-mnist")(DatasetKind(
+    "FashionMNIST", "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]", True))
+DATASETS.register("cifar10")(DatasetKind(
+    "CIFAR10", "cifar-10-batches-py/ (from cifar-10-python.tar.gz)", True))
+DATASETS.register("folder")(DatasetKind(None, "an image folder: folder:PATH", True))
+BUILTIN = tuple(name for name in DATASETS.names() if DATASETS.get(name).torchvision_class)
 
 
 @dataclass
@@ -49,7 +67,7 @@ class ImageSet:
 
     @property
     def flips_allowed(self) -> bool:
-        return FLIPS_ALLOWED[self.name.split(":", 1)[0]]
+        return DATASETS.get(self.name.split(":", 1)[0]).flips_allowed
 
 
 def check_dataset_name(name: str) -> None:
@@ -88,7 +106,7 @@ def load_dataset(name: str, data_dir: str | Path, train: bool = True, download: 
 def load_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageSet:
     import torchvision.datasets as tvd
 
-    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    cls = getattr(tvd, DATASETS.get(name).torchvision_class)
     split = "train" if train else "test"
     try:
         dataset = cls(str(root), train=train, download=False)
@@ -117,11 +135,7 @@ def try_download(cls, root: Path, train: bool):
 
 
 def missing_dataset_message(name: str, root: Path, split: str) -> str:
-    expected = {
-        "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
-        "fashion-mnist": "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
-        "cifar10": "cifar-10-batches-py/ (from cifar-10-python.tar.gz)",
-    }[name]
+    expected = DATASETS.get(name).layout
     return (f"dataset '{name}' ({split} split) not found in '{root}' and the download failed "
             f"(offline?); put {expected} under --data-dir '{root}' or connect to the internet")
 
@@ -165,6 +179,15 @@ def resize_uint8(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Te
                          align_corners=False).round().clamp(0, 255).to(torch.uint8)
            for part in images.split(chunk)]
     return torch.cat(out)
+
+
+def parse_classes(text: str) -> list[int]:
+    """'0,3' → [0, 3]; '' → [] (every class)."""
+    try:
+        return sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise GanforgeError(f"bad value classes={text!r}; give comma-separated integers like "
+                            "'0,1'") from None
 
 
 def select(data: ImageSet, classes: list[int], subset: float, seed: int) -> ImageSet:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from ganforge.config import Config, parse_classes
-from ganforge.data.datasets import ImageSet, load_dataset, select
+from typing import Protocol
+
+from ganforge.data.datasets import ImageSet, load_dataset, parse_classes, select
 
 
-def load_training_set(config: Config) -> ImageSet:
+class TrainingSetSpec(Protocol):
+    """The config fields that pick the training images (ganforge.config.Config has them all)."""
+
+    dataset: str
+    data_dir: str
+    image_size: int
+    channels: int
+    classes: str
+    subset: float
+    seed: int
+
+
+def load_training_set(config: TrainingSetSpec) -> ImageSet:
     data = load_dataset(config.dataset, config.data_dir, train=True,
                         image_size=config.image_size, channels=config.channels)
     return select(data, parse_classes(config.classes), config.subset, config.seed)

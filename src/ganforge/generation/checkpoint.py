@@ -175,3 +175,48 @@ def find_checkpoint(source: str | Path, which: str = "last") -> Path:
     if not source.exists():
         raise GanforgeError(f"'{source}' does not exist; give a run folder or a checkpoint file")
     return source
+
+
+# ----- the layout of a training checkpoint (the only place that knows its tensor names) -----
+def training_tensors(modules: dict[str, torch.nn.Module | None],
+                     optimizers: dict[str, torch.optim.Optimizer], noise_state: torch.Tensor,
+                     data_state: dict[str, torch.Tensor],
+                     rank_rng: list[dict[str, torch.Tensor]] | None = None
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, optimiser metadata by name) of everything an exact resume needs: module weights
+    (`G/…`, `D/…`, `G_ema/…`), optimiser states, this process's random states (`rng/…`), the
+    noise stream, every other rank's states (`rng/rank{r}/…`) and the data order (`data/…`)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, module in modules.items():
+        if module is not None:
+            tensors.update(module_tensors(prefix, module))
+    optimizer_meta = {}
+    for prefix, optimizer in optimizers.items():
+        state, optimizer_meta[prefix] = optimizer_tensors(prefix, optimizer)
+        tensors.update(state)
+    tensors.update(rng_tensors())
+    tensors["rng/noise"] = noise_state
+    for rank, states in enumerate(rank_rng or []):
+        if rank:  # rank 0's states are this process's, stored above
+            tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in states.items()})
+    tensors.update({f"data/{k}": v for k, v in data_state.items()})
+    return tensors, optimizer_meta
+
+
+def noise_state(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    return tensors["rng/noise"]
+
+
+def data_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("data/"):]: v for k, v in tensors.items() if k.startswith("data/")}
+
+
+def rank_rng_tensors(tensors: dict[str, torch.Tensor], rank: int
+                     ) -> dict[str, torch.Tensor] | None:
+    """The random states rank `rank` resumes with, in restore_rng's layout; None when the
+    checkpoint has none for it (it was written by fewer processes)."""
+    if rank == 0:
+        return tensors
+    prefix = f"rng/rank{rank}/"
+    own = {"rng/" + k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return own or None

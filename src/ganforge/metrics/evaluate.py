@@ -22,6 +22,7 @@ from ganforge.data.datasets import load_dataset, to_uint8
 from ganforge.data.fingerprint import overlap_count
 from ganforge.errors import GanforgeError
 from ganforge.metrics import classifier, maths
+from ganforge.metrics.catalog import METRICS, MetricInputs, table_order
 from ganforge.metrics.features import feature_net
 from ganforge.metrics.reference import load_reference
 
@@ -29,7 +30,6 @@ log = logging.getLogger("ganforge")
 
 DEFAULT_N = 10_000
 MIN_IMAGES = maths.PRDC_K + 2  # k-NN radii need k neighbours besides the point itself
-CLASS_KEYS = ("score", "modes", "kl_uniform", "class_hist")
 
 
 def check_images(images: torch.Tensor, labels: torch.Tensor | None) -> None:
@@ -52,20 +52,6 @@ def check_device(device: str | torch.device) -> torch.device:
         raise GanforgeError("device 'cuda' requested but no CUDA GPU is available; "
                             "use --device cpu")
     return device
-
-
-def class_numbers(probs: torch.Tensor | None, labels: torch.Tensor | None) -> dict:
-    """Classifier score, mode coverage and (for conditional models) label accuracy."""
-    if probs is None:  # no classifier for this dataset: keys stay, values say "not available"
-        result: dict = dict.fromkeys(CLASS_KEYS)
-        if labels is not None:
-            result["label_accuracy"] = None
-        return result
-    result = {"score": maths.classifier_score(probs), **maths.mode_coverage(
-        maths.class_histogram(probs))}
-    if labels is not None:
-        result["label_accuracy"] = maths.label_accuracy(probs, labels)
-    return result
 
 
 def domain_probs(dataset: str, images: torch.Tensor, device: torch.device) -> torch.Tensor | None:
@@ -128,18 +114,14 @@ def score(fake: torch.Tensor, probs: torch.Tensor | None, samples: torch.Tensor,
     reference = load_reference(dataset, data_dir, ref, count, net, cache_dir, device, shape)
     if probs is None:
         probs = domain_probs(dataset, samples, device)
-    mu, sigma = maths.gaussian_stats(fake)
-    kid_mean, kid_std = maths.kid(reference.features, fake)
-    fid = maths.frechet_distance(mu, sigma, reference.mu, reference.sigma)
-    result = {"fid": fid, "kid": kid_mean, "kid_std": kid_std,
-              **maths.prdc(reference.features.to(device), fake.to(device),
-                           real_radii=reference.radii),
-              **class_numbers(probs, labels),
-              "n": len(samples), "n_ref": len(reference.features), "features": net.name,
-              "features_sha256": net.weights_hash, "ref": ref, "dataset": dataset,
-              "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
-              **floor_numbers(fid, reference),
-              **overlap_numbers(reference, training_hashes, ref)}
+    inputs = MetricInputs(fake, probs, labels, reference, device)
+    result = {}
+    for metric in METRICS.values():
+        result.update(metric.compute(inputs))
+    result.update({"n": len(samples), "n_ref": len(reference.features), "features": net.name,
+                   "features_sha256": net.weights_hash, "ref": ref, "dataset": dataset,
+                   "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
+                   **overlap_numbers(reference, training_hashes, ref)})
     if bootstrap:
         result.update(maths.bootstrap_intervals(fake, reference.features, reference.mu,
                                                 reference.sigma, bootstrap))
@@ -155,12 +137,6 @@ def default_protocols(dataset: str, features: str, ref: str) -> tuple[tuple[str,
         return ()
     other = "train" if ref == "test" else "test"
     return (("domain2", ref), (features, other))
-
-
-def floor_numbers(fid: float, reference) -> dict:
-    floor = reference.floor_fid
-    return {"floor_fid": floor, "floor": reference.floor,
-            "fid_over_floor": fid / floor if floor else None}
 
 
 def overlap_numbers(reference, training_hashes: torch.Tensor | None, ref: str) -> dict:
@@ -267,10 +243,7 @@ def format_table(result: dict) -> str:
     """The main protocol's numbers as a two-column table, then one comparison row per protocol
     (FID, its 95 % interval and distance to the floor, KID, precision, recall, label accuracy)
     and each protocol in words."""
-    order = ["fid", "fid_ci95", "fid_over_floor", "floor_fid", "kid", "kid_ci95", "kid_std",
-             "precision", "recall", "density", "coverage", "score", "modes", "kl_uniform",
-             "label_accuracy", "class_hist", "n", "n_ref", "features", "features_sha256", "ref",
-             "dataset", "ref_source", "floor", "reference_overlaps_training"]
+    order = table_order()
     extra = [p for p in protocol_prefixes(result) if p]
     main = {k: v for k, v in result.items()
             if k != "protocol" and not any(k.startswith(p) for p in extra)}

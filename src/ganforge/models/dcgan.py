@@ -1,4 +1,4 @@
-"""DCGAN as in seed 001 (the TensorFlow DCGAN tutorial), at 28, 32 or 64 px.
+"""DCGAN as in the TensorFlow DCGAN tutorial (seed document 001), at 28, 32 or 64 px.
 
 G: z → Linear → 7×7×(4·width) (4×4 for 32/64 px) → BatchNorm → LeakyReLU
      → ConvT 5×5 stride 1 → 2·width → then ConvT 5×5 stride 2 blocks, halving channels, up to the

@@ -2,7 +2,7 @@
 
 G: z → [Linear → BatchNorm → ReLU] × depth, widths hidden_dim·2^i (i = 0…depth-1) → Linear → tanh.
 D: image → [Linear → LeakyReLU(0.2) → Dropout] × depth, the same widths in reverse → Linear → logit.
-`hidden_dim` and `latent_dim` are the two knobs seed 000 sweeps.
+`hidden_dim` and `latent_dim` are the two knobs the MLP-GAN write-up (seed document 000) sweeps.
 """
 
 from __future__ import annotations

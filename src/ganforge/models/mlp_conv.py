@@ -1,4 +1,5 @@
-"""Seed 004: a fully connected generator against a convolutional discriminator."""
+"""A fully connected generator against a convolutional discriminator (the latent-interpolation
+write-up, seed document 004)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Residual GAN in the style of SNGAN / BigGAN-lite (Miyato et al. 2018, Brock et al. 2019), seed 003.
+"""Residual GAN in the style of SNGAN / BigGAN-lite (Miyato et al. 2018, Brock et al. 2019), as
+the training-stability write-up (seed document 003) asks for.
 
 G: z (+ label embedding) → Linear → start×start×c (7 for 28 px, 4 for 32/64 px) → [up-block]
      until the image size → BatchNorm → ReLU → Conv 3×3 → tanh.

@@ -1,4 +1,5 @@
-"""Fully convolutional GAN with upsample + convolution instead of transposed convolutions (seed 003).
+"""Fully convolutional GAN with upsample + convolution instead of transposed convolutions
+(the training-stability write-up, seed document 003).
 
 Nearest-neighbour upsampling followed by a 3×3 convolution avoids the checkerboard artefacts of
 strided transposed convolutions (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").

@@ -20,6 +20,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.generation.rundir import RunDir, read_json
+from ganforge.metrics.catalog import report_keys, sweep_keys
 
 MAX_EVOLUTION_FRAMES = 8
 
@@ -141,9 +142,8 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
     saved = RunDir(run).read_eval() or {}  # a sweep's {key, result} or `evaluate --out`'s dict
     cached = saved.get("result") or (saved if "fid" in saved else None)
     if cached:
-        rows += [[f"evaluation: {key}", fmt(cached[key])] for key in (
-            "fid", "fid_over_floor", "kid", "precision", "recall", "density", "coverage", "modes",
-            "n") if key in cached]
+        rows += [[f"evaluation: {key}", fmt(cached[key])] for key in report_keys()
+                 if key in cached]
         rows.append(["evaluation: protocol",
                      cached.get("protocol", "not recorded (evaluated by an older ganforge)")])
     if rows:
@@ -289,9 +289,7 @@ def read_sweep(sweep: Path) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
 
 def sweep_metric_keys() -> tuple[str, ...]:
-    from ganforge.sweep import METRIC_KEYS
-
-    return METRIC_KEYS
+    return sweep_keys()
 
 
 def csv_fid(row: dict[str, str]) -> str:

@@ -35,16 +35,15 @@ from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.generation import checkpoint as ckpt
 from ganforge.generation.rundir import RunDir
 from ganforge.generation.sampling import balanced_labels, generate, noise
-from ganforge.losses import build_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganforge.losses import build_loss
+from ganforge.metrics.catalog import training_log_keys
 from ganforge.metrics.evaluate import fid_text
 from ganforge.models import ModelSpec, build_models
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.interrupts import StopRequests
+from ganforge.training.outputs import Outputs, RunOutputs
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
-# what each evaluation during training logs (as eval_<key>): the numbers and their protocol
-EVAL_LOG_KEYS = ("fid", "fid_over_floor", "floor_fid", "kid", "recall", "modes", "kl_uniform",
-                 "features", "n", "n_ref", "reference_overlaps_training", "protocol")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -140,14 +139,12 @@ class Trainer:
 
         self.config = config = resolve_eval_features(config)
         self.dist = dist or DistributedContext.single()
-        self.run = run if self.dist.is_main else None
-        if self.run is not None:
-            self.run.lock()  # before anything in the folder is read or changed
+        self.out = RunOutputs(run, config) if run is not None and self.dist.is_main else Outputs()
+        self.out.lock()  # before anything in the folder is read or changed
         try:
             self.build(config, resume_from)
         except BaseException:
-            if self.run is not None:
-                self.run.unlock()
+            self.out.unlock()
             raise
 
     def build(self, config: Config, resume_from: Path | None) -> None:
@@ -201,7 +198,6 @@ class Trainer:
             1, self.batches.batches_per_epoch // config.d_steps) or sys.maxsize
         self.stats = torch.zeros(config.log_every, len(STAT_NAMES), device=self.device)
         self.stats_count, self.last_stats = 0, {}
-        self.writer = None
         torch.manual_seed(config.seed + 1000 * self.dist.rank)  # per-rank noise/dropout streams
         if resume_from is not None:
             self.load(resume_from)
@@ -292,21 +288,16 @@ class Trainer:
         return z[rank * batch:(rank + 1) * batch]
 
     def discriminator_step(self, real, fake, labels, fake_labels):
-        config = self.config
         real_in, fake_in = self.augment_d(real), self.augment_d(fake)
-        if config.r1_gamma:
+        if self.loss.needs_real_gradients:
             real_in = real_in.detach().requires_grad_(True)
         # one forward over real and fake together: bigger matrix products, one DDP reduction
         both_labels = None if labels is None else torch.cat([labels, fake_labels])
         with self.autocast():
             scores = self.D_train(torch.cat([real_in, fake_in]), both_labels).float()
             scores_real, scores_fake = scores.split(len(real_in))
-            loss = self.loss.discriminator(scores_real, scores_fake)
-            if self.loss.gradient_penalty:
-                loss = loss + config.gp_weight * gradient_penalty(self.D, real_in.detach(),
-                                                                  fake_in, labels)
-            if config.r1_gamma:
-                loss = loss + 0.5 * config.r1_gamma * r1_penalty(scores_real, real_in)
+            loss = self.loss.discriminator_total(self.D, real_in, fake_in, scores_real,
+                                                 scores_fake, labels)
         self.update(loss, self.opt_D, self.scaler_D)
         return loss.detach(), self.score_mean(scores_real), self.score_mean(scores_fake)
 
@@ -316,10 +307,7 @@ class Trainer:
             parameter.requires_grad_(False)
         with self.autocast():
             scores = self.D_frozen(self.augment_d(fake), fake_labels).float()
-            adversarial = self.loss.generator(scores)
-            loss = adversarial
-            if self.config.mode_seeking:
-                loss = loss + self.config.mode_seeking * mode_seeking_penalty(fake.float(), z)
+            loss, adversarial = self.loss.generator_total(scores, fake, z)
         self.update(loss, self.opt_G, self.scaler_G)
         for parameter in self.D_parameters:
             parameter.requires_grad_(True)
@@ -372,49 +360,28 @@ class Trainer:
         epoch = self.step / max(1, self.batches.batches_per_epoch / self.config.d_steps)
         record = {"step": self.step, "epoch": round(epoch, 3), **stats,
                   "time_s": round(elapsed, 2)}
-        self.run.append_metrics(record)
-        if self.writer is not None:
-            for name, value in stats.items():
-                self.writer.add_scalar(f"train/{name}", value, self.step)
+        self.out.log_training(record, stats)
 
     # ----- samples, checkpoints, evaluation -----
     def sampling_generator(self) -> torch.nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
     def save_samples(self, name: str) -> None:
-        from ganforge.generation.images import save_grid
-
         images = generate(self.sampling_generator(), self.fixed_z, self.fixed_labels)
-        path = save_grid(images, self.run.samples / f"{name}.png")
-        if self.writer is not None:
-            import numpy as np
-
-            from ganforge.generation.images import grid_image
-
-            self.writer.add_image("samples", np.asarray(grid_image(images).convert("RGB")),
-                                  self.step, dataformats="HWC")
-        return path
+        self.out.save_samples(name, images, self.step)
 
     def state_tensors(self, rank_rng: list[dict[str, torch.Tensor]] | None = None
                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = {**ckpt.module_tensors("G", self.G), **ckpt.module_tensors("D", self.D)}
-        if self.G_ema is not None:
-            tensors.update(ckpt.module_tensors("G_ema", self.G_ema))
-        opt_g, opt_g_meta = ckpt.optimizer_tensors("opt_G", self.opt_G)
-        opt_d, opt_d_meta = ckpt.optimizer_tensors("opt_D", self.opt_D)
-        tensors.update(opt_g | opt_d | ckpt.rng_tensors())
-        tensors["rng/noise"] = self.noise_generator.get_state()
-        for rank, states in enumerate(rank_rng or []):  # other ranks' dropout streams
-            if rank:
-                tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in states.items()})
-        tensors.update({f"data/{k}": v for k, v in self.batches.state_dict().items()})
+        tensors, optimizer_meta = ckpt.training_tensors(
+            {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+            {"opt_G": self.opt_G, "opt_D": self.opt_D}, self.noise_generator.get_state(),
+            self.batches.state_dict(), rank_rng)
         meta = {
             "config": self.config.to_dict(),
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
                      "num_classes": self.spec.num_classes},
             "step": self.step, "wall_time_s": self.elapsed(), "best_value": self.best_value,
-            "best_eval": self.best_eval,
-            "opt_G": opt_g_meta, "opt_D": opt_d_meta,
+            "best_eval": self.best_eval, **optimizer_meta,
             "ganforge": __import__("ganforge").__version__,
         }
         if self.scaler_G is not None:
@@ -423,8 +390,7 @@ class Trainer:
 
     def save_checkpoint(self, name: str,
                         rank_rng: list[dict[str, torch.Tensor]] | None = None) -> None:
-        tensors, meta = self.state_tensors(rank_rng)
-        ckpt.save_checkpoint(self.run.checkpoints / f"{name}.safetensors", tensors, meta)
+        self.out.save_checkpoint(name, *self.state_tensors(rank_rng))
 
     def load(self, path: Path) -> None:
         tensors, meta = ckpt.load_checkpoint(path)
@@ -445,28 +411,22 @@ class Trainer:
             for group in optimizer.param_groups:
                 group.update(implementation)
             match_memory_format(optimizer)
-        self.batches.load_state_dict({k[5:]: v for k, v in tensors.items()
-                                      if k.startswith("data/")})
+        self.batches.load_state_dict(ckpt.data_state(tensors))
         self.restore_rank_rng(tensors, meta["step"])
-        self.noise_generator.set_state(tensors["rng/noise"])
+        self.noise_generator.set_state(ckpt.noise_state(tensors))
         if self.scaler_G is not None and "scalers" in meta:
             self.scaler_G.load_state_dict(meta["scalers"]["G"])
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
         self.step, self.wall_time_before = meta["step"], meta["wall_time_s"]
         self.best_value, self.best_eval = meta["best_value"], meta.get("best_eval")
-        if self.run is not None:
-            self.run.truncate_metrics_after(self.step)
+        self.out.forget_after(self.step)
 
     def restore_rank_rng(self, tensors: dict[str, torch.Tensor], step: int) -> None:
         """Rank 0 (and a single process) takes `rng/…`; rank r takes `rng/rank{r}/…` when the
         checkpoint has it (same number of processes), else a fresh stream seeded by rank and step
         (then the resumed run is valid but not bit-identical to an uninterrupted one)."""
-        if self.dist.rank == 0:
-            ckpt.restore_rng(tensors)
-            return
-        prefix = f"rng/rank{self.dist.rank}/"
-        own = {"rng/" + k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if own:
+        own = ckpt.rank_rng_tensors(tensors, self.dist.rank)
+        if own is not None:
             ckpt.restore_rng(own)
         else:
             torch.manual_seed(self.config.seed + 1000 * self.dist.rank + 7919 * step)
@@ -494,9 +454,7 @@ class Trainer:
         return self.wall_time_before + time.perf_counter() - self.session_start
 
     def train(self) -> Summary:
-        if self.run is not None:
-            self.run.save_config(self.config)
-            self.open_tensorboard()
+        self.out.start()
         progress = self.progress_bar()
         self.session_start, start_step = time.perf_counter(), self.step
         epoch = self.batches.epoch
@@ -507,7 +465,7 @@ class Trainer:
                     if self.out_of_time():
                         self.total_steps = self.step  # this step becomes the final one
                     self.after_step(progress)
-                    if self.batches.epoch != epoch and self.run is not None:
+                    if self.batches.epoch != epoch and self.out.active:
                         epoch = self.batches.epoch
                         self.save_samples(f"epoch_{epoch:04d}")
                     if self.stop_requested(stop):
@@ -525,8 +483,7 @@ class Trainer:
         try:
             yield
         finally:
-            if self.run is not None:
-                self.run.unlock()
+            self.out.unlock()
 
     def stop_requested(self, stop: StopRequests) -> bool:
         """Rank 0's flag decides for every rank (each would otherwise stop at another step)."""
@@ -539,18 +496,16 @@ class Trainer:
     def stop_at_boundary(self, stop: StopRequests) -> None:
         """Save `last` after a complete step (every rank's random state included), then stop."""
         self.flush_stats()
-        rank_rng = self.dist.gather_rng_states()
-        if self.run is not None:
-            self.save_checkpoint("last", rank_rng)
+        self.save_checkpoint("last", self.dist.gather_rng_states())
         raise Interrupted(f"{stop.name or 'stop'} received: saved step {self.step} to "
-                          f"{self.last_path()}; continue with: ganforge train --resume "
-                          f"{self.run_path()}")
+                          f"{self.out.last_checkpoint}; continue with: ganforge train --resume "
+                          f"{self.out.path}")
 
     def resume_hint(self) -> str:
-        last = self.last_path()
+        last = self.out.last_checkpoint
         if last is None or not last.exists():
             return "no checkpoint was written yet"
-        return f"continue from the last checkpoint with: ganforge train --resume {self.run_path()}"
+        return f"continue from the last checkpoint with: ganforge train --resume {self.out.path}"
 
     def out_of_time(self) -> bool:
         """--minutes spent? Checked at log boundaries; rank 0's clock decides for every rank."""
@@ -568,11 +523,10 @@ class Trainer:
             return
         stats = self.flush_stats()
         progress.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)
-        if self.run is not None:
-            self.run.check_exists()
+        self.out.check_exists()
         # under torchrun every rank hands its random state to rank 0 for the checkpoint
         rank_rng = self.dist.gather_rng_states() if checkpoint_due or eval_due else None
-        if self.run is not None:
+        if self.out.active:  # rank 0 logs, samples, evaluates and saves; the others wait
             if boundary:
                 self.log(stats, self.elapsed())
             if config.sample_every and step % config.sample_every == 0:
@@ -585,14 +539,14 @@ class Trainer:
 
     def evaluate_and_log(self) -> float:
         result = self.evaluate()
+        # what each evaluation logs (as eval_<key>): the registered metrics' training-log
+        # columns and their protocol
+        logged = {k: result[k] for k in training_log_keys()}
         record = {"step": self.step, "time_s": round(self.elapsed(), 2),
-                  **{f"eval_{k}": result[k] for k in EVAL_LOG_KEYS}}
-        self.run.append_metrics(record)
+                  **{f"eval_{k}": v for k, v in logged.items()}}
+        self.out.log_evaluation(record, result)
         if result["fid"] < self.best_value:
-            self.best_eval = {k: result[k] for k in EVAL_LOG_KEYS}
-        if self.writer is not None:
-            for key in ("fid", "kid", "modes"):
-                self.writer.add_scalar(f"eval/{key}", result[key], self.step)
+            self.best_eval = logged
         return result["fid"]
 
     def checkpoint(self, stats: dict[str, float], fid: float | None,
@@ -608,38 +562,19 @@ class Trainer:
     def finish(self, start_step: int) -> Summary:
         session_time = time.perf_counter() - self.session_start
         summary = self.summary(session_time, start_step)
-        if self.run is None:
-            return summary
-        self.save_samples("final")
-        self.write_figures()
-        self.run.write_json("summary.json", summary.__dict__)
-        if self.writer is not None:
-            self.writer.close()
+        if self.out.active:
+            self.save_samples("final")
+            self.out.finish(summary.__dict__)
         return summary
 
     def summary(self, session_time: float, start_step: int) -> Summary:
         rate = (self.step - start_step) / session_time if session_time > 0 else 0.0
         images = rate * self.config.batch_size * self.config.d_steps * self.dist.world_size
         metric = "fid" if self.config.eval_every else "loss_g"
-        return Summary(str(self.run_path()), self.step, round(self.elapsed(), 2), round(rate, 3),
+        return Summary(str(self.out.path), self.step, round(self.elapsed(), 2), round(rate, 3),
                        round(images, 1), metric,
                        None if math.isinf(self.best_value) else self.best_value, self.last_stats,
                        self.best_eval)
-
-    def write_figures(self) -> None:
-        from ganforge.generation.images import save_gif
-        from ganforge.training.figures import plot_losses
-
-        plot_losses(self.run.path, self.run.path / "losses.png")
-        frames = sorted(self.run.samples.glob("epoch_*.png")) or sorted(
-            self.run.samples.glob("step_*.png"))
-        save_gif(frames + [self.run.samples / "final.png"], self.run.samples / "progress.gif")
-
-    def open_tensorboard(self) -> None:
-        if self.config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.run.path / "tensorboard"))
 
     def progress_bar(self):
         from tqdm.auto import tqdm
@@ -647,10 +582,4 @@ class Trainer:
         total = None if self.total_steps == sys.maxsize else self.total_steps
         return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True,
                     disable=not (self.config.progress and self.dist.is_main), desc="train")
-
-    def run_path(self) -> Path | None:
-        return self.run.path if self.run is not None else None
-
-    def last_path(self) -> Path | None:
-        return self.run.checkpoints / "last.safetensors" if self.run is not None else None
 
