@@ -1,6 +1,7 @@
 """`ganforge sweep`: train every combination of a grid of config values, evaluate each, tabulate.
 
     ganforge sweep --grid "latent_dim=16,100 hidden_dim=16,100" --preset seed000-mlp --jobs 2
+    ganforge sweep --grid "hidden_dim=16,100" --preset seed000-mlp --seeds 3
 
 Each combination is an ordinary run folder under the sweep folder (default sweeps/<fields>), trained
 from a complete config file written to `configs/<name>.yaml`. Re-running the same command is safe:
@@ -8,6 +9,12 @@ a finished combination (summary.json at the full step count) is skipped, an inte
 lengthened one is resumed with `train --resume`, and evaluations are cached in each run's
 `eval.json`. Outputs: sweep.csv (every number), sweep.md (the table), heatmap.png (2-D grids) and
 sweep.json (what was asked, read by `ganforge report`).
+
+With `--seeds S` (S > 1) every combination is trained S times, with seeds S0..S0+S-1 (S0: the
+config's `seed`, 0 unless --seed/preset/config file set it), in run folders `<combination>_seed=K`.
+sweep.csv, sweep.md and the heat map then hold each combination's mean ± sd over its seeds, and
+each combination's FIDs are compared with those of the best one (lowest mean FID) by Welch's t-test:
+"worse" when p < 0.05, "≈ best" otherwise. sweep_runs.csv keeps every run's own row.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -33,12 +41,24 @@ from ganforge.errors import GanforgeError, Interrupted
 from ganforge.generation.checkpoint import read_checkpoint_meta
 from ganforge.generation.restore import default_checkpoint
 from ganforge.generation.rundir import RunDir
-from ganforge.metrics.catalog import sweep_keys
+from ganforge.metrics.catalog import PROTOCOL_COLUMNS, sweep_keys
 
 GRID_HELP = 'write --grid "latent_dim=16,100 hidden_dim=16,100" (FIELD=V1,V2,… separated by spaces)'
 # fields that may differ between a finished run and a re-run of the sweep without retraining
 RUN_ONLY_FIELDS = {"steps", "epochs", "run_dir", "device", "progress", "tensorboard", "eval_n"}
 EVAL_CACHE_VERSION = 2  # eval.json results without their protocol (version 1) are recomputed
+ALPHA = 0.05  # a combination is "worse" than the best when Welch's t-test on FID gives p < ALPHA
+
+
+def shared_keys() -> tuple[str, ...]:
+    """Sweep columns that are the same for every seed of a combination (the evaluation's
+    protocol), so they are shown once, not averaged."""
+    return tuple(c.key for c in PROTOCOL_COLUMNS if c.sweep)
+
+
+def spread_keys() -> tuple[str, ...]:
+    """Sweep columns averaged over seeds (mean ± sd): every registered metric's."""
+    return tuple(k for k in sweep_keys() if k not in shared_keys())
 
 
 @dataclass
@@ -46,6 +66,7 @@ class Combination:
     name: str
     values: dict[str, Any]
     config: Config
+    seed: int | None = None  # set when --seeds repeats each combination
     status: str = ""  # new | resume | done, then trained | skipped | failed (exit code)
     steps: int = 0
     wall_time_s: float | None = None
@@ -99,15 +120,21 @@ def default_out(grid: dict[str, list[Any]]) -> Path:
 
 
 def plan(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
-         config_file: str | None = None, overrides: dict[str, Any] | None = None
-         ) -> list[Combination]:
-    """One validated config per combination (all validated before anything trains)."""
+         config_file: str | None = None, overrides: dict[str, Any] | None = None,
+         seeds: int = 1) -> list[Combination]:
+    """One validated config per combination, or per combination and seed with seeds > 1 (all
+    validated before anything trains)."""
     overrides = dict(overrides or {})
+    if seeds < 1:
+        raise GanforgeError(f"--seeds must be >= 1 (got {seeds}); 1 trains each combination once")
     if "run_dir" in overrides:
         raise GanforgeError("--run-dir cannot be used with sweep; give the sweep folder as --out")
     both = sorted(set(grid) & set(overrides))
     if both:
         raise GanforgeError(f"'{both[0]}' is both in --grid and given as a flag; drop one of them")
+    if seeds > 1 and "seed" in grid:
+        raise GanforgeError("'seed' is both in --grid and repeated by --seeds; drop one of them "
+                            "(--seed S0 sets the first of the --seeds seeds)")
     combos = []
     for values in itertools.product(*grid.values()):
         chosen = dict(zip(grid, values))
@@ -115,7 +142,15 @@ def plan(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
         config = build_config(preset, config_file,
                               {**overrides, **chosen, "run_dir": str(out / name)},
                               default_preset="default")
-        combos.append(Combination(name, chosen, config))
+        if seeds == 1:
+            combos.append(Combination(name, chosen, config))
+            continue
+        for seed in range(config.seed, config.seed + seeds):
+            run = f"{name}_seed={seed}"
+            combos.append(Combination(run, chosen, build_config(
+                preset, config_file, {**overrides, **chosen, "seed": seed,
+                                      "run_dir": str(out / run)}, default_preset="default"),
+                seed=seed))
     return combos
 
 
@@ -236,6 +271,175 @@ def collect(combo: Combination) -> None:
         combo.steps, combo.wall_time_s = summary.get("steps", 0), summary.get("wall_time_s")
 
 
+# ----- several seeds per combination -----
+@dataclass
+class Cell:
+    """One combination of a seeded sweep: its runs' metrics as mean and sample sd over the seeds."""
+    values: dict[str, Any]
+    runs: list[Combination]
+    metrics: dict[str, Any] = field(default_factory=dict)  # means (spread_keys()), shared values
+    sd: dict[str, float] = field(default_factory=dict)
+    p: float | None = None  # Welch's t-test of this cell's FIDs against the best cell's
+    mark: str = ""  # best | ≈ best | worse | – (fewer than 2 FIDs on a side)
+
+    @property
+    def n(self) -> int:
+        """Runs with an FID."""
+        return len(self.samples("fid"))
+
+    def samples(self, metric: str) -> list[float]:
+        return [r.metrics[metric] for r in self.runs if r.metrics.get(metric) is not None]
+
+    @property
+    def status(self) -> str:
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        return next(iter(counts)) if len(counts) == 1 else ", ".join(
+            f"{n} {status}" for status, n in counts.items())
+
+    @property
+    def steps(self) -> str:
+        low, high = min(r.steps for r in self.runs), max(r.steps for r in self.runs)
+        return str(low) if low == high else f"{low}–{high}"
+
+    @property
+    def wall_time_s(self) -> float | None:
+        times = [r.wall_time_s for r in self.runs if r.wall_time_s is not None]
+        return statistics.fmean(times) if times else None
+
+
+def aggregate(combos: list[Combination], metric: str = "fid") -> list[Cell]:
+    """The runs of each combination (grid order) as one Cell, marked against the best by `metric`."""
+    cells: dict[str, Cell] = {}
+    for combo in combos:
+        key = combination_name(combo.values)
+        cells.setdefault(key, Cell(combo.values, [])).runs.append(combo)
+    for cell in cells.values():
+        for key in spread_keys():
+            values = cell.samples(key)
+            if values:
+                cell.metrics[key] = statistics.fmean(values)
+            if len(values) > 1:
+                cell.sd[key] = statistics.stdev(values)
+        for key in shared_keys():
+            shared = [r.metrics[key] for r in cell.runs if key in r.metrics]
+            if shared:
+                cell.metrics[key] = shared[0]
+    mark_noise(list(cells.values()), metric)
+    return list(cells.values())
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test (unequal variances); None with fewer than 2 values on a
+    side or no spread at all."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy.stats import ttest_ind
+
+    p = float(ttest_ind(a, b, equal_var=False).pvalue)
+    return None if math.isnan(p) else p
+
+
+def mark_noise(cells: list[Cell], metric: str = "fid") -> None:
+    """Marks the cell with the lowest mean `metric` 'best', and every other one 'worse' when
+    Welch's t-test on the seeds' values gives p < ALPHA against the best, else '≈ best'."""
+    scored = [c for c in cells if c.metrics.get(metric) is not None]
+    if not scored:
+        return
+    best = min(scored, key=lambda c: c.metrics[metric])
+    best.mark = "best"
+    for cell in scored:
+        if cell is not best:
+            cell.p = welch_p(cell.samples(metric), best.samples(metric))
+            cell.mark = "–" if cell.p is None else "worse" if cell.p < ALPHA else "≈ best"
+
+
+def mean_sd(mean: float | None, sd: float | None, digits: int = 4) -> str:
+    """'0.3031 ± 0.012'; the mean alone when there is no sd (one seed)."""
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}g}" + (f" ± {sd:.2g}" if sd is not None else "")
+
+
+def fid_spread_text(metrics: dict[str, Any], sd: dict[str, Any]) -> str:
+    """'0.3031 ± 0.012 (7.3 ± 0.3× floor)': fid_text for a mean and sd over seeds."""
+    if metrics.get("fid") is None:
+        return "–"
+    text = mean_sd(metrics["fid"], sd.get("fid"))
+    ratio = metrics.get("fid_over_floor")
+    if ratio is not None:
+        spread = sd.get("fid_over_floor")
+        text += f" ({ratio:.1f}" + (f" ± {spread:.1f}" if spread is not None else "") + "× floor)"
+    return text
+
+
+def mark_text(mark: str, p: float | None) -> str:
+    return mark + (f" (p = {p:.2g})" if p is not None else "")
+
+
+def cells_csv_header(grid: dict[str, list[Any]]) -> list[str]:
+    spread = [f"{k}_{stat}" for k in spread_keys() for stat in ("mean", "sd")]
+    return [*grid, "n_seeds", "seeds", "vs_best", "p_vs_best", "status", "steps", "wall_time_s",
+            *spread, *shared_keys()]
+
+
+def write_cells_csv(cells: list[Cell], grid: dict[str, list[Any]], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(cells_csv_header(grid))
+        for c in cells:
+            spread = [value for k in spread_keys() for value in (c.metrics.get(k), c.sd.get(k))]
+            writer.writerow([*c.values.values(), c.n, " ".join(str(r.seed) for r in c.runs),
+                             c.mark, c.p, c.status, c.steps, c.wall_time_s, *spread,
+                             *(c.metrics.get(k) for k in shared_keys())])
+
+
+CELL_HEAD = ["seeds", "FID", "vs best", "KID", "modes", "precision", "recall", "steps",
+             "wall time", "status"]
+
+
+def cell_texts(metrics: dict[str, Any], sd: dict[str, Any], mark: str, p: float | None
+               ) -> list[str]:
+    """The FID, vs best, KID, modes, precision and recall cells of a seeded table's row (also used
+    by `ganforge report`)."""
+    fid = fid_spread_text(metrics, sd)
+    return [f"**{fid}**" if mark == "best" else fid, mark_text(mark, p),
+            *(mean_sd(metrics.get(k), sd.get(k), 3) for k in ("kid", "modes", "precision",
+                                                               "recall"))]
+
+
+def cells_table(cells: list[Cell], grid: dict[str, list[Any]]) -> str:
+    """sweep.md's table for a seeded sweep: mean ± sd over the seeds of each combination."""
+    head = [*grid, *CELL_HEAD]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(
+        "---" if h in ("vs best", "status") else "---:" for h in head) + "|"]
+    for c in cells:
+        row = [*(str(v) for v in c.values.values()), str(c.n),
+               *cell_texts(c.metrics, c.sd, c.mark, c.p), c.steps, format_duration(c.wall_time_s),
+               c.status]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def noise_note(seeds: list[int]) -> str:
+    return (f"Seeds {', '.join(map(str, seeds))} for every combination; each number is the mean ± "
+            f"sample sd over its seeds (column *seeds*: how many have an FID). *vs best*: Welch's "
+            f"t-test (two-sided, unequal variances) of a combination's FIDs against those of the "
+            f"best one (lowest mean FID): **worse** when p < {ALPHA}, **≈ best** when the "
+            f"difference is within the seed-to-seed noise. Each run's numbers: sweep_runs.csv.")
+
+
+def is_seeded(combos: list[Combination]) -> bool:
+    return any(c.seed is not None for c in combos)
+
+
+def sweep_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str:
+    """The printed table: one row per run, or per combination (mean ± sd) with --seeds."""
+    return cells_table(aggregate(combos), grid) if is_seeded(combos) else markdown_table(combos,
+                                                                                          grid)
+
+
 # ----- tables and figures -----
 def format_number(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -256,12 +460,14 @@ def format_duration(seconds: float | None) -> str:
 
 
 def write_csv(combos: list[Combination], grid: dict[str, list[Any]], path: Path) -> None:
+    """One row per run (a `seed` column after the grid fields in seeded sweeps)."""
+    seed = ["seed"] if is_seeded(combos) else []
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([*grid, "run", "status", "steps", "wall_time_s", *sweep_keys()])
+        writer.writerow([*grid, *seed, "run", "status", "steps", "wall_time_s", *sweep_keys()])
         for c in combos:
-            writer.writerow([*c.values.values(), c.name, c.status, c.steps, c.wall_time_s,
-                             *(c.metrics.get(k) for k in sweep_keys())])
+            writer.writerow([*c.values.values(), *([c.seed] if seed else []), c.name, c.status,
+                             c.steps, c.wall_time_s, *(c.metrics.get(k) for k in sweep_keys())])
 
 
 def markdown_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str:
@@ -286,6 +492,8 @@ def markdown_table(combos: list[Combination], grid: dict[str, list[Any]]) -> str
 
 def write_markdown(combos: list[Combination], grid: dict[str, list[Any]], path: Path,
                    settings: dict[str, Any]) -> None:
+    """sweep.md: what was swept, the best combination, the table (per run, or per combination with
+    --seeds) and the heat map."""
     grid_text = " ".join(f"{k}={','.join(map(str, v))}" for k, v in grid.items())
     lines = [f"# Sweep {path.parent.name}", "",
              f"Grid: `{grid_text}`" + (f"; preset `{settings['preset']}`" if settings.get("preset")
@@ -294,23 +502,30 @@ def write_markdown(combos: list[Combination], grid: dict[str, list[Any]], path: 
     if settings.get("overrides"):
         lines += ["Overrides: " + ", ".join(f"`{k}={v}`" for k, v in settings["overrides"].items()),
                   ""]
-    evaluated = [c for c in combos if c.metrics.get("fid") is not None]
+    cells = aggregate(combos) if is_seeded(combos) else None
+    evaluated = [c for c in cells or combos if c.metrics.get("fid") is not None]
     if evaluated:
         from ganforge.metrics.evaluate import fid_text
 
         best = min(evaluated, key=lambda c: c.metrics["fid"])
-        lines += [f"Best FID: **{fid_text(best.metrics)}** with "
+        text = fid_spread_text(best.metrics, best.sd) if cells else fid_text(best.metrics)
+        lines += [f"Best {'mean ' if cells else ''}FID: **{text}** with "
                   + ", ".join(f"{k}={v}" for k, v in best.values.items()) + ".", "",
                   f"FID protocol: {best.metrics.get('protocol', 'not recorded')}.", ""]
-    lines += [markdown_table(combos, grid), ""]
+    if cells:
+        seeds = sorted({r.seed for c in cells for r in c.runs})
+        lines += [noise_note(seeds), "", cells_table(cells, grid), ""]
+    else:
+        lines += [markdown_table(combos, grid), ""]
     if (path.parent / "heatmap.png").exists():
         lines += ["![FID heat map](heatmap.png)", ""]
     path.write_text("\n".join(lines))
 
 
-def write_heatmap(combos: list[Combination], grid: dict[str, list[Any]], path: Path,
+def write_heatmap(combos: list[Combination] | list[Cell], grid: dict[str, list[Any]], path: Path,
                   metric: str = "fid") -> Path | None:
-    """FID of a 2-D grid as a heat map (rows: first field, columns: second); None otherwise."""
+    """FID of a 2-D grid as a heat map (rows: first field, columns: second); None otherwise.
+    Given Cells (a seeded sweep) it shows each mean, annotated mean ± sd."""
     if len(grid) != 2:
         return None
     import matplotlib
@@ -321,22 +536,28 @@ def write_heatmap(combos: list[Combination], grid: dict[str, list[Any]], path: P
 
     (row_key, row_values), (col_key, col_values) = grid.items()
     table = np.full((len(row_values), len(col_values)), np.nan)
+    labels = {}
     for c in combos:
         value = c.metrics.get(metric)
         if value is not None:
-            table[row_values.index(c.values[row_key]), col_values.index(c.values[col_key])] = value
+            at = (row_values.index(c.values[row_key]), col_values.index(c.values[col_key]))
+            table[at] = value
+            labels[at] = (mean_sd(value, c.sd.get(metric), 3).replace(" ± ", "\n± ")
+                          if isinstance(c, Cell) else f"{value:.3g}")
     if np.isnan(table).all():
         return None
     fig, axis = plt.subplots(figsize=(1.2 * len(col_values) + 2.5, 0.9 * len(row_values) + 1.8))
     image = axis.imshow(table, cmap="viridis_r")
     axis.set_xticks(range(len(col_values)), [str(v) for v in col_values])
     axis.set_yticks(range(len(row_values)), [str(v) for v in row_values])
-    axis.set(xlabel=col_key, ylabel=row_key, title=f"{metric.upper()} (lower is better)")
+    seeded = any(isinstance(c, Cell) for c in combos)
+    axis.set(xlabel=col_key, ylabel=row_key, title=f"{'mean ' if seeded else ''}{metric.upper()} "
+                                                   f"(lower is better)")
     finite = table[~np.isnan(table)]
     middle = (finite.min() + finite.max()) / 2
     for (i, j), value in np.ndenumerate(table):
         if not np.isnan(value):
-            axis.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=9,
+            axis.text(j, i, labels[i, j], ha="center", va="center", fontsize=9,
                       color="white" if value > middle else "black")
     fig.colorbar(image, ax=axis, shrink=0.8)
     fig.tight_layout()
@@ -349,7 +570,7 @@ def write_heatmap(combos: list[Combination], grid: dict[str, list[Any]], path: P
 def run_sweep(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
               config_file: str | None = None, overrides: dict[str, Any] | None = None,
               jobs: int = 1, eval_n: int = 10_000, features: str | None = None,
-              log: Callable[[str], None] | None = None) -> list[Combination]:
+              log: Callable[[str], None] | None = None, seeds: int = 1) -> list[Combination]:
     log = log or (lambda message: print(f"sweep: {message}", flush=True))
     if jobs < 1:
         raise GanforgeError(f"--jobs must be >= 1 (got {jobs})")
@@ -358,19 +579,22 @@ def run_sweep(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
     overrides = dict(overrides or {})
     if jobs > 1:
         overrides.setdefault("progress", False)
-    combos = plan(grid, out, preset, config_file, overrides)
+    combos = plan(grid, out, preset, config_file, overrides, seeds)
     for combo in combos:  # refuses run folders of another setting before anything is written
         combo.status = run_state(combo)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"grid": grid, "preset": preset, "config_file": config_file,
                 "overrides": {k: v for k, v in overrides.items() if k != "progress"},
                 "runs": [c.name for c in combos], "eval_n": eval_n}
+    if seeds > 1:
+        settings["seeds"] = sorted({c.seed for c in combos})
     (out / "sweep.json").write_text(json.dumps(settings, indent=2) + "\n")
     for combo in combos:
         if combo.status == "done":
             log(f"skip {combo.name}: already trained")
     todo = [c for c in combos if c.status != "done"]
-    log(f"{len(combos)} combinations in {out}: {len(todo)} to train, "
+    what = "runs" if seeds > 1 else "combinations"
+    log(f"{len(combos)} {what} in {out}: {len(todo)} to train, "
         f"{len(combos) - len(todo)} already done")
     start = time.perf_counter()
     if todo:
@@ -381,11 +605,18 @@ def run_sweep(grid: dict[str, list[Any]], out: Path, preset: str | None = None,
         collect(combo)
         if eval_n and not combo.status.startswith("failed") and combo.steps:
             combo.metrics = evaluate_run(combo, eval_n, features)
-    write_csv(combos, grid, out / "sweep.csv")
-    heatmap = write_heatmap(combos, grid, out / "heatmap.png")
+    if seeds > 1:
+        cells = aggregate(combos)
+        write_csv(combos, grid, out / "sweep_runs.csv")
+        write_cells_csv(cells, grid, out / "sweep.csv")
+        heatmap = write_heatmap(cells, grid, out / "heatmap.png")
+    else:
+        write_csv(combos, grid, out / "sweep.csv")
+        heatmap = write_heatmap(combos, grid, out / "heatmap.png")
     if heatmap is None and (out / "heatmap.png").exists():
         (out / "heatmap.png").unlink()
     write_markdown(combos, grid, out / "sweep.md", settings)
     log(f"finished in {time.perf_counter() - start:.0f} s; wrote {out / 'sweep.csv'}, "
-        f"{out / 'sweep.md'}" + (f", {heatmap}" if heatmap else ""))
+        + (f"{out / 'sweep_runs.csv'}, " if seeds > 1 else "")
+        + f"{out / 'sweep.md'}" + (f", {heatmap}" if heatmap else ""))
     return combos

@@ -8,7 +8,7 @@ from pathlib import Path
 from ganforge.cli.common import add_config_flags
 from ganforge.config import CONFIG_FIELDS, PRESETS
 from ganforge.errors import GanforgeError
-from ganforge.sweep import default_out, markdown_table, parse_grid, run_sweep
+from ganforge.sweep import default_out, parse_grid, run_sweep, sweep_table
 
 
 def register(commands) -> None:
@@ -25,6 +25,9 @@ def register(commands) -> None:
     sweep.add_argument("--jobs", type=int, default=1,
                        help="combinations trained at once (parallel subprocesses)")
     sweep.add_argument("--out", help="sweep folder (default sweeps/<grid fields>)")
+    sweep.add_argument("--seeds", type=int, default=1,
+                       help="train every combination with S seeds (--seed S0 … S0+S-1) and "
+                            "tabulate mean ± sd, marking what differs beyond the seed noise")
     sweep.add_argument("--eval-features", dest="sweep_features", choices=("domain", "inception"),
                        help="feature network for FID (default: the run's)")
     add_config_flags(sweep)
@@ -43,10 +46,11 @@ def cmd_sweep(args) -> None:
         overrides["eval_n"] = args.sweep_eval_n
     out = Path(args.out) if args.out else default_out(grid)
     combos = run_sweep(grid, out, args.preset, args.config_file, overrides, args.jobs,
-                       args.sweep_eval_n, args.sweep_features)
-    print(markdown_table(combos, grid))
+                       args.sweep_eval_n, args.sweep_features, seeds=args.seeds)
+    print(sweep_table(combos, grid))
     failed = [c.name for c in combos if c.status.startswith("failed")]
     if failed:
-        raise GanforgeError(f"{len(failed)} of {len(combos)} combinations failed ({failed[0]}"
+        what = "runs" if args.seeds > 1 else "combinations"
+        raise GanforgeError(f"{len(failed)} of {len(combos)} {what} failed ({failed[0]}"
                             f"{', …' if len(failed) > 1 else ''}); see their train.log or the "
                             f"messages above, then rerun the same command")

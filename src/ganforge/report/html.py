@@ -283,9 +283,14 @@ def read_sweep(sweep: Path) -> tuple[dict[str, Any], list[dict[str, str]]]:
     if not (sweep / "sweep.csv").exists():
         raise GanforgeError(f"'{sweep}' has no sweep.csv yet; let `ganforge sweep` finish (or rerun "
                             f"it) first")
-    with (sweep / "sweep.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return settings, rows
+    return settings, read_csv(sweep / "sweep.csv")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        raise GanforgeError(f"'{path}' is missing; rerun the `ganforge sweep` command to write it")
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def sweep_metric_keys() -> tuple[str, ...]:
@@ -302,39 +307,75 @@ def csv_fid(row: dict[str, str]) -> str:
     return fid_text({"fid": float(row["fid"]), "fid_over_floor": float(ratio) if ratio else None})
 
 
+def seeded_blocks(rows: list[dict[str, str]], fields: list[str], seeds: list[int]) -> list[Any]:
+    """A seeded sweep.csv (one row per combination, mean and sd over seeds) as the best line, the
+    noise test's definition and the table."""
+    from ganforge.sweep import CELL_HEAD, cell_texts, fid_spread_text, noise_note, spread_keys
+
+    def number(text: str | None) -> float | None:
+        return float(text) if text else None
+
+    blocks: list[Any] = []
+    table = []
+    for row in rows:
+        metrics = {k: number(row.get(f"{k}_mean")) for k in spread_keys()}
+        sd = {k: v for k in spread_keys() if (v := number(row.get(f"{k}_sd"))) is not None}
+        if row.get("vs_best") == "best":
+            blocks.append(f"Best mean FID {fid_spread_text(metrics, sd)}: "
+                          + ", ".join(f"{k}={row[k]}" for k in fields) + ".")
+        table.append([*(row.get(k, "") for k in fields), row.get("n_seeds", ""),
+                      *cell_texts(metrics, sd, row.get("vs_best", ""), number(row.get("p_vs_best"))),
+                      row.get("steps", ""), duration(row.get("wall_time_s")), row.get("status", "")])
+    protocols = sorted({r["protocol"] for r in rows if r.get("protocol")})
+    if protocols:
+        blocks.append("FID protocol: " + "; ".join(protocols))
+    blocks += [noise_note(seeds), Table([*fields, *CELL_HEAD], table, id="fid-table")]
+    return blocks
+
+
 def sweep_report(sweep: Path) -> Report:
     settings, rows = read_sweep(sweep)
+    seeded = bool(rows) and "fid_mean" in rows[0]
     grid = settings.get("grid") or {}
     fields = list(grid) or [k for k in (rows[0] if rows else {}) if k not in (
         "run", "status", "steps", "wall_time_s", *sweep_metric_keys())]
     grid_text = " ".join(f"{k}={','.join(map(str, v))}" for k, v in grid.items())
+    runs = read_csv(sweep / "sweep_runs.csv") if seeded else rows
+    seeds = sorted({int(r["seed"]) for r in runs if r.get("seed")})
+    count = f"{len(runs)} runs" + (f" ({len(rows)} combinations × {len(seeds)} seeds)"
+                                   if seeded else "")
     report = Report(f"Sweep {sweep.resolve().name}",
-                    f"{len(rows)} runs; grid {grid_text}" if grid_text else f"{len(rows)} runs")
+                    f"{count}; grid {grid_text}" if grid_text else count)
     overview = Section("Results")
+    if seeded:
+        overview.blocks += seeded_blocks(rows, fields, seeds)
     fids = [float(r["fid"]) for r in rows if r.get("fid")]
-    if fids:
+    if fids and not seeded:
         best = min(rows, key=lambda r: float(r["fid"]) if r.get("fid") else math.inf)
         overview.blocks.append(f"Best FID {csv_fid(best)}: "
                                + ", ".join(f"{k}={best[k]}" for k in fields) + ".")
         protocols = sorted({r["protocol"] for r in rows if r.get("protocol")})
         overview.blocks.append("FID protocol: " + ("; ".join(protocols) if protocols else
                                                    "not recorded (swept by an older ganforge)"))
-    head = [*fields, "FID", "KID", "modes", "precision", "recall", "steps", "wall time", "status"]
-    table = [[*(r.get(k, "") for k in fields), csv_fid(r), fmt(r.get("kid")),
-              fmt(r.get("modes")), fmt(r.get("precision"), 3), fmt(r.get("recall"), 3),
-              fmt(r.get("steps")), duration(r.get("wall_time_s")), r.get("status", "")]
-             for r in rows]
-    overview.blocks.append(Table(head, table, id="fid-table"))
+    if not seeded:
+        head = [*fields, "FID", "KID", "modes", "precision", "recall", "steps", "wall time",
+                "status"]
+        table = [[*(r.get(k, "") for k in fields), csv_fid(r), fmt(r.get("kid")),
+                  fmt(r.get("modes")), fmt(r.get("precision"), 3), fmt(r.get("recall"), 3),
+                  fmt(r.get("steps")), duration(r.get("wall_time_s")), r.get("status", "")]
+                 for r in rows]
+        overview.blocks.append(Table(head, table, id="fid-table"))
     if (sweep / "heatmap.png").exists():
         overview.blocks.append(Image((sweep / "heatmap.png").read_bytes(), "heatmap.png",
-                                     "FID over the grid (lower is better)"))
+                                     f"{'Mean FID over the seeds' if seeded else 'FID'} over the "
+                                     f"grid (lower is better)"))
     setup = [["preset", settings.get("preset") or "–"],
              ["evaluation images", fmt(settings.get("eval_n"))]]
     setup += [[k, str(v)] for k, v in (settings.get("overrides") or {}).items()]
     report.sections += [overview, Section("Setup", [Table(["setting", "value"], setup,
                                                           id="setup")])]
     gallery = []
-    for row in rows:
+    for row in runs:
         final = sweep / row["run"] / "samples" / "final.png"
         if final.exists():
             caption = ", ".join(f"{k}={row.get(k)}" for k in fields) + f": FID {fmt(row.get('fid'))}"
