@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
+
+from ganforge.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GANFORGE_DATA", REPO.parent / "shared" / "data"))
@@ -50,3 +53,96 @@ def tiny_overrides(data_dir: str, run_dir: Path, **extra) -> dict:
                   lr_decay=0.0, ema_rampup=False)
     values.update(extra)
     return values
+
+
+# ----- running the command line in-process -----
+def cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    return 0
+
+
+def flags(values: dict) -> list[str]:
+    out = []
+    for key, value in values.items():
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(name if value else f"--no-{key.replace('_', '-')}")
+        else:
+            out += [name, str(value)]
+    return out
+
+
+def train(data_dir, run_dir, **extra) -> int:
+    return cli("train", *flags(tiny_overrides(data_dir, run_dir, subset=0.02, **extra)))
+
+
+def checkpoint_tensors(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "checkpoints" / "last.safetensors"))
+
+
+# ----- shared tiny runs (trained once per session, cached on disk under pytest's basetemp) -----
+def trained_run(base: Path, name: str, **extra) -> Path:
+    """A tiny real model, trained once per test session and shared by the test modules."""
+    if not HAVE_MNIST:
+        pytest.skip(f"real MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
+    run = base / name
+    if not (run / "summary.json").exists():
+        assert train(str(DATA_DIR), run, **extra) == 0
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """200 steps of a width-8 DCGAN, FID evaluated every 100 steps, 10 log records per 100 steps."""
+    return trained_run(tmp_path_factory.getbasetemp(), "tiny-run", steps=200, log_every=10,
+                       checkpoint_every=100, eval_every=100, eval_n=50)
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory.getbasetemp(), "tiny-conditional", steps=30,
+                       conditional=True)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli(*map(str, args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    lines = [line for line in err.splitlines() if line.startswith("ganforge: error")]
+    assert code == 2 and len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# ----- a shared tiny sweep -----
+GRID = "latent_dim=8,16 width=4"  # 2×1: two runs, still a 2-D grid (heat map)
+RUNS = ["latent_dim=8_width=4", "latent_dim=16_width=4"]
+
+
+def sweep_args(out: Path, steps: int = 10, jobs: int = 1) -> list[str]:
+    values = tiny_overrides(str(DATA_DIR), Path("unused"), steps=steps, subset=0.02)
+    for key in ("run_dir", "width", "latent_dim"):
+        values.pop(key)
+    return ["sweep", "--grid", GRID, "--out", str(out), "--jobs", str(jobs), "--eval-n", "50",
+            "--device", "cpu", *flags(values)]
+
+
+def trained_sweep(base: Path) -> Path:
+    """A finished 2×1 sweep trained with --jobs 2, shared by this module and test_report."""
+    if not HAVE_MNIST:
+        pytest.skip(f"real MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
+    out = base / "tiny-sweep"
+    if not (out / "sweep.csv").exists():
+        assert cli(*sweep_args(out, jobs=2)) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory) -> Path:
+    return trained_sweep(tmp_path_factory.getbasetemp())

@@ -6,8 +6,7 @@ import torch
 
 from ganforge.config import PRESETS
 from ganforge.errors import GanforgeError
-from tests.conftest import REPO, tiny_overrides
-from tests.test_training import cli, flags, train
+from tests.conftest import REPO, cli, flags, tiny_overrides, train
 
 
 def error_lines(capsys) -> list[str]:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,15 @@ def worker(argv: list[str]) -> None:
 
     digests_file = os.environ["GANFORGE_TEST_DIGESTS"]
     snapshot_at = int(os.environ.get("GANFORGE_TEST_SNAPSHOT_AT", "0"))
+    # SIGTERM to rank 0 in the middle of this step (after D's update, before G's)
+    signal_at = int(os.environ.get("GANFORGE_TEST_SIGTERM_AT", "0"))
     train_step, after_step = Trainer.train_step, Trainer.after_step
+    generator_step = Trainer.generator_step
+
+    def interrupted_generator_step(self, *args):
+        if self.dist.is_main and self.step + 1 == signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return generator_step(self, *args)
 
     def checked_train_step(self):
         train_step(self)
@@ -67,6 +76,7 @@ def worker(argv: list[str]) -> None:
 
     Trainer.train_step = checked_train_step
     Trainer.after_step = snapshot_after_step
+    Trainer.generator_step = interrupted_generator_step
     main(argv)
 
 
@@ -76,8 +86,7 @@ else:
     import pytest
     from safetensors.torch import load_file
 
-    from tests.conftest import tiny_overrides
-    from tests.test_training import cli, flags
+    from tests.conftest import cli, flags, tiny_overrides
 
     def config_flags(data_dir: str, run_dir: Path, batch_size: int, **extra) -> list[str]:
         values = tiny_overrides(data_dir, run_dir, model="dcgan", width=8, latent_dim=16,
@@ -86,15 +95,18 @@ else:
         values.update(extra)
         return flags(values)
 
-    def torchrun(args: list[str], digests: Path, snapshot_at: int = 0, cwd: Path = REPO) -> None:
+    def torchrun(args: list[str], digests: Path, snapshot_at: int = 0, cwd: Path = REPO,
+                 sigterm_at: int = 0) -> subprocess.CompletedProcess:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "GANFORGE_TEST_DIGESTS": str(digests),
                "GANFORGE_TEST_SNAPSHOT_AT": str(snapshot_at),
+               "GANFORGE_TEST_SIGTERM_AT": str(sigterm_at),
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    "--nproc-per-node", "2", "-m", "tests.test_distributed", "train", *args]
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=300)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert (done.returncode != 0) == bool(sigterm_at), done.stdout[-3000:] + done.stderr[-3000:]
+        return done
 
     def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -135,6 +147,25 @@ else:
                    for r in read_jsonl(run / "metrics.jsonl")]
         assert untimed == [{k: v for k, v in r.items() if k != "time_s"}
                            for r in read_jsonl(snapshot / "metrics.jsonl")]
+
+    def test_sigterm_under_torchrun_saves_every_rank_at_a_boundary_and_resumes_exactly(
+            data_dir, tmp_path):
+        """SIGTERM to rank 0 between D's and G's update of step 4: rank 0's flag stops every
+        rank after that step, `last` holds step 4 with rank 1's random state, the message names
+        the --resume command, and the resumed run ends bit-identical to an uninterrupted one."""
+        straight, run = tmp_path / "straight", tmp_path / "run"
+        torchrun(config_flags(data_dir, straight, 8, dropout=0.3), tmp_path / "straight.jsonl")
+        done = torchrun(config_flags(data_dir, run, 8, dropout=0.3), tmp_path / "stopped.jsonl",
+                        sigterm_at=4)
+        assert f"saved step 4 to {run / 'checkpoints' / 'last.safetensors'}" in done.stderr
+        assert f"continue with: ganforge train --resume {run}" in done.stderr
+        saved = load_file(str(run / "checkpoints" / "last.safetensors"))
+        assert "rng/rank1/torch" in saved
+        torchrun(["--resume", str(run)], tmp_path / "resumed.jsonl")
+        assert_ranks_identical(tmp_path / "resumed.jsonl", range(5, STEPS + 1))
+        expected = load_file(str(straight / "checkpoints" / "last.safetensors"))
+        resumed = load_file(str(run / "checkpoints" / "last.safetensors"))
+        assert [k for k in expected if not torch.equal(expected[k], resumed[k])] == []
 
     def test_ranks_agree_on_a_new_numbered_run_folder(data_dir, tmp_path):
         """Without --run-dir, rank 0 numbers the folder and every rank uses it: exactly one."""

@@ -21,8 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import DATA_DIR, HAVE_MNIST, REPO, tiny_overrides
-from tests.test_training import cli, flags
+from tests.conftest import DATA_DIR, HAVE_MNIST, REPO, cli, flags, tiny_overrides
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RUN_PLACEHOLDER = re.compile(r"^(RUN|runs/\d{5}-[\w.-]+|runs/default)$")

@@ -4,7 +4,6 @@ interpolate / arithmetic / traverse commands on a tiny model trained on real MNI
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,49 +25,9 @@ from ganforge.latent import (
     slant,
     slerp,
 )
-from tests.conftest import DATA_DIR, HAVE_MNIST
-from tests.test_training import train
+from tests.conftest import assert_one_line_error, run_cli
 
 CELL = 28 + 2  # one image in a grid: 28 px plus the 2 px padding
-
-
-# ----- shared tiny runs (trained once per session, cached on disk under pytest's basetemp) -----
-def trained_run(base: Path, name: str, **extra) -> Path:
-    """A tiny real model, trained once per test session and shared by the test modules."""
-    if not HAVE_MNIST:
-        pytest.skip(f"real MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
-    run = base / name
-    if not (run / "summary.json").exists():
-        assert train(str(DATA_DIR), run, **extra) == 0
-    return run
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """200 steps of a width-8 DCGAN, FID evaluated every 100 steps, 10 log records per 100 steps."""
-    return trained_run(tmp_path_factory.getbasetemp(), "tiny-run", steps=200, log_every=10,
-                       checkpoint_every=100, eval_every=100, eval_n=50)
-
-
-@pytest.fixture(scope="session")
-def conditional_run(tmp_path_factory) -> Path:
-    return trained_run(tmp_path_factory.getbasetemp(), "tiny-conditional", steps=30,
-                       conditional=True)
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    from tests.test_training import cli
-
-    code = cli(*map(str, args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    lines = [line for line in err.splitlines() if line.startswith("ganforge: error")]
-    assert code == 2 and len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # ----- slerp / lerp -----

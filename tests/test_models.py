@@ -1,9 +1,15 @@
+import dataclasses
+
 import pytest
 import torch
+from torch import nn
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, ModelSpec, build_models
+from ganforge.models.resnet import DownBlock, UpBlock
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
 @pytest.mark.parametrize("model", MODELS.names())
@@ -66,3 +72,75 @@ def test_conditional_generator_depends_on_the_label():
 def test_unsupported_image_size_is_a_clear_error():
     with pytest.raises(GanforgeError, match="image size 30"):
         build_models(Config(model="dcgan", steps=1), ModelSpec(1, 30, 0))
+
+
+# ----- architecture options -----
+def test_residual_gd_puts_residual_blocks_in_d_and_g_does_not():
+    spec = ModelSpec(1, 28, 0)
+    for residual, d_blocks in (("g", 0), ("gd", 3)):
+        config = Config(model="resnet", width=8, residual=residual, steps=1)
+        generator, discriminator = build_models(config, spec)
+        assert sum(isinstance(m, UpBlock) for m in generator.modules()) == 2  # 7 → 14 → 28 px
+        assert sum(isinstance(m, DownBlock) for m in discriminator.modules()) == d_blocks
+        assert discriminator(generator(torch.randn(2, config.latent_dim))).shape == (2,)
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_upconv_generator_is_fully_convolutional(size, num_classes):
+    config = Config(model="upconv", width=8, latent_dim=12, steps=1)
+    generator, _ = build_models(config, ModelSpec(1, size, num_classes))
+    kinds = {type(m) for m in generator.modules()}
+    assert nn.Linear not in kinds and nn.Upsample in kinds
+    transposed = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(transposed) == 1 and transposed[0].stride == (1, 1)  # only z (1×1) → start size
+    assert transposed[0].kernel_size == ((7, 7) if size == 28 else (4, 4))
+
+
+def spectral_norm(layer: nn.Module) -> float:
+    """Largest singular value of the weight as spectral_norm reshapes it (dim 1 for ConvT)."""
+    weight = layer.weight.movedim(1, 0) if isinstance(layer, nn.ConvTranspose2d) else layer.weight
+    return torch.linalg.matrix_norm(weight.flatten(1), ord=2).item()
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_spectral_norm_gd_also_bounds_the_generator(model):
+    torch.manual_seed(0)
+    spec = ModelSpec(1, 28, 0)
+    config = Config(model=model, width=8, hidden_dim=16, depth=2, latent_dim=12, steps=1)
+    generator, _ = build_models(dataclasses.replace(config, spectral_norm="d"), spec)
+    assert not any(nn.utils.parametrize.is_parametrized(m) for m in generator.modules())
+
+    generator, _ = build_models(dataclasses.replace(config, spectral_norm="gd"), spec)
+    layers = [m for m in generator.modules() if isinstance(m, WEIGHT_LAYERS)]
+    assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    with torch.no_grad():
+        for _ in range(50):  # power iterations run in training-mode forwards
+            generator(torch.randn(4, 12))
+    generator.eval()
+    with torch.no_grad():
+        for layer in layers:
+            assert spectral_norm(layer) == pytest.approx(1.0, abs=0.05), layer
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_projection_sees_only_spatially_pooled_features(model):
+    """The class term ⟨embed(y), h⟩ must not be a per-class spatial template: moving D's last
+    feature map around in space (here: flipping it) leaves it unchanged, for every model."""
+    config = Config(model=model, width=16, hidden_dim=32, depth=2, latent_dim=8, conditional=True)
+    _, D = build_models(config, ModelSpec(1, 28, 10))
+    D.eval()
+    images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 7, 9])
+    h = D.features(images)
+    pooled = h.sum(dim=(2, 3)) if h.dim() == 4 else h
+    last = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not D.head][-1]
+    width = last.out_channels if isinstance(last, nn.Conv2d) else last.out_features
+    assert D.projection.weight.shape == (10, width) == (10, pooled.shape[1])
+    with torch.no_grad():
+        class_term = D(images, labels) - D.head(h.flatten(1)).squeeze(1)
+        assert torch.allclose(class_term, (D.projection(labels) * pooled).sum(1), atol=1e-5)
+        if h.dim() == 4:
+            flipped = h.flip(-1)
+            D.features = lambda _: flipped  # type: ignore[method-assign]
+            moved = D(images, labels) - D.head(flipped.flatten(1)).squeeze(1)
+            assert torch.allclose(moved, class_term, atol=1e-5)

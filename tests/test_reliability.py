@@ -16,7 +16,7 @@ from ganforge.errors import GanforgeError
 from ganforge.generation import checkpoint as ckpt
 from ganforge.generation.rundir import RunDir, read_metrics
 from ganforge.training.trainer import Trainer
-from tests.test_training import cli, train
+from tests.conftest import cli, train
 
 
 def error_lines(capsys) -> list[str]:

@@ -16,8 +16,7 @@ import pytest
 from ganforge.errors import GanforgeError
 from ganforge.report.dynamics import analyze, oscillation
 from ganforge.report.html import write_report
-from tests.test_latent import assert_one_line_error, run_cli, tiny_run  # noqa: F401  (fixture)
-from tests.test_sweep import RUNS, tiny_sweep  # noqa: F401  (fixture)
+from tests.conftest import RUNS, assert_one_line_error, run_cli
 
 LN2 = math.log(2)
 

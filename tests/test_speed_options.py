@@ -11,8 +11,7 @@ from torch import nn
 
 from ganforge.config import build_config
 from ganforge.training.trainer import FastDropout, Trainer
-from tests.conftest import tiny_overrides
-from tests.test_training import cli, flags
+from tests.conftest import cli, flags, tiny_overrides
 
 
 def trainer(data_dir, tmp_path, **extra) -> Trainer:

@@ -12,34 +12,7 @@ import pytest
 
 from ganforge.errors import GanforgeError
 from ganforge.sweep import aggregate, cells_table, combination_name, parse_grid, plan
-from tests.conftest import DATA_DIR, HAVE_MNIST, tiny_overrides
-from tests.test_training import cli, flags
-
-GRID = "latent_dim=8,16 width=4"  # 2×1: two runs, still a 2-D grid (heat map)
-RUNS = ["latent_dim=8_width=4", "latent_dim=16_width=4"]
-
-
-def sweep_args(out: Path, steps: int = 10, jobs: int = 1) -> list[str]:
-    values = tiny_overrides(str(DATA_DIR), Path("unused"), steps=steps, subset=0.02)
-    for key in ("run_dir", "width", "latent_dim"):
-        values.pop(key)
-    return ["sweep", "--grid", GRID, "--out", str(out), "--jobs", str(jobs), "--eval-n", "50",
-            "--device", "cpu", *flags(values)]
-
-
-def trained_sweep(base: Path) -> Path:
-    """A finished 2×1 sweep trained with --jobs 2, shared by this module and test_report."""
-    if not HAVE_MNIST:
-        pytest.skip(f"real MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
-    out = base / "tiny-sweep"
-    if not (out / "sweep.csv").exists():
-        assert cli(*sweep_args(out, jobs=2)) == 0
-    return out
-
-
-@pytest.fixture(scope="session")
-def tiny_sweep(tmp_path_factory) -> Path:
-    return trained_sweep(tmp_path_factory.getbasetemp())
+from tests.conftest import DATA_DIR, HAVE_MNIST, RUNS, cli, sweep_args
 
 
 def read_rows(sweep: Path) -> list[dict[str, str]]:

@@ -9,40 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.generation import checkpoint as ckpt
 from ganforge.training.trainer import Trainer
-from tests.conftest import REPO, tiny_overrides
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    return 0
-
-
-def flags(values: dict) -> list[str]:
-    out = []
-    for key, value in values.items():
-        name = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            out.append(name if value else f"--no-{key.replace('_', '-')}")
-        else:
-            out += [name, str(value)]
-    return out
-
-
-def train(data_dir, run_dir, **extra) -> int:
-    return cli("train", *flags(tiny_overrides(data_dir, run_dir, subset=0.02, **extra)))
-
-
-def checkpoint_tensors(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "checkpoints" / "last.safetensors"))
+from tests.conftest import REPO, checkpoint_tensors, cli, tiny_overrides, train
 
 
 def test_run_folder_outputs(data_dir, tmp_path):

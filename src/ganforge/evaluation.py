@@ -11,6 +11,7 @@ import torch
 from ganforge.config import Config
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.generation.restore import PRETRAINED_PREFIX
 from ganforge.generation.sampling import balanced_labels, generate_uint8
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
 from ganforge.metrics.features import FEATURES
@@ -83,7 +84,8 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
 
 
 def is_generator_source(path: Path) -> bool:
-    return (path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix == ".safetensors"
+    return ((path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix == ".safetensors"
+            or str(path).startswith(PRETRAINED_PREFIX))
 
 
 def evaluate_source(source: str, dataset: str | None = None, data_dir: str | None = None,

@@ -8,6 +8,8 @@ import sys
 
 from ganforge.config import CHOICES, Config
 from ganforge.errors import GanforgeError
+from ganforge.generation import pretrained
+from ganforge.generation.restore import PRETRAINED_PREFIX
 from ganforge.metrics.features import FEATURES
 
 
@@ -44,6 +46,9 @@ def field_choices(name: str) -> list[str] | tuple[str, ...] | None:
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", help="run folder")
     parser.add_argument("--checkpoint", help="checkpoint file (instead of --run)")
+    parser.add_argument("--pretrained", metavar="NAME", choices=pretrained.names() or None,
+                        help="a generator shipped with ganforge, no training needed: "
+                             + (", ".join(pretrained.names()) or "none installed"))
     parser.add_argument("--which", choices=("auto", "best", "last"), default="auto",
                         help="checkpoint of the run folder; auto = best if chosen by FID, else last")
     parser.add_argument("--no-ema", dest="ema", action="store_false",
@@ -52,10 +57,13 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def generator_source(args) -> str:
-    source = args.checkpoint or args.run
-    if not source:
-        raise GanforgeError("give --run RUN_FOLDER or --checkpoint FILE")
-    return source
+    given = [s for s in (args.run, args.checkpoint, args.pretrained and
+                         PRETRAINED_PREFIX + args.pretrained) if s]
+    if len(given) != 1:
+        raise GanforgeError("give one of --run RUN_FOLDER, --checkpoint FILE or --pretrained NAME"
+                            + (f" ({', '.join(pretrained.names())})" if pretrained.names()
+                               else ""))
+    return given[0]
 
 
 def load_source_generator(args):

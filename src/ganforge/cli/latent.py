@@ -85,7 +85,7 @@ def load(args):
 def default_out(args, meta: dict, name: str) -> Path:
     if args.out:
         return Path(args.out)
-    return Path(meta["checkpoint_path"]).parent.parent / "explore" / name
+    return Path(meta["output_dir"]) / "explore" / name
 
 
 def parse_ints(text: str, what: str) -> list[int]:

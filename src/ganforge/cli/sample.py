@@ -30,8 +30,7 @@ def cmd_sample(args) -> None:
         np.savez_compressed(args.npz, x=images.numpy())
         print(f"wrote {args.n} images to {args.npz}")
     if args.out or not args.npz:
-        out = Path(args.out) if args.out else Path(meta["checkpoint_path"]).parent.parent / \
-            "samples" / "sample.png"
+        out = Path(args.out) if args.out else Path(meta["output_dir"]) / "samples" / "sample.png"
         save_grid(images, out)
         print(f"wrote a grid of {args.n} images to {out}")
     print(f"(generator: {meta['checkpoint_path']}, step {meta['step']})")

@@ -13,7 +13,10 @@ from ganforge.generation.checkpoint import (
     load_module,
     read_checkpoint_meta,
 )
+from ganforge.generation.pretrained import pretrained_path
 from ganforge.models import Generator, ModelSpec, build_models
+
+PRETRAINED_PREFIX = "pretrained:"
 
 
 def default_checkpoint(source: str | Path) -> Path:
@@ -27,9 +30,21 @@ def default_checkpoint(source: str | Path) -> Path:
     return find_checkpoint(source, "last")
 
 
+def resolve_source(source: str | Path) -> Path:
+    """'pretrained:NAME' → the checked file of a shipped generator; anything else as a path."""
+    text = str(source)
+    if text.startswith(PRETRAINED_PREFIX):
+        return pretrained_path(text[len(PRETRAINED_PREFIX):])
+    return Path(source)
+
+
 def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True,
                    device: torch.device | str = "cpu") -> tuple[Generator, Config, dict]:
-    """(generator in eval mode, its config, checkpoint metadata) from a run folder or file."""
+    """(generator in eval mode, its config, checkpoint metadata) from a run folder, a checkpoint
+    file or 'pretrained:NAME'. The metadata's `output_dir` is where figures of it belong: the run
+    folder, or ./pretrained-NAME for a shipped generator."""
+    text = str(source)
+    source = resolve_source(source)
     path = default_checkpoint(source) if which == "auto" else find_checkpoint(source, which)
     tensors, meta = load_checkpoint(path)
     config = config_from_dict(meta["config"])
@@ -38,4 +53,6 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema/") for k in tensors) else "G"
     load_module(prefix, generator, tensors)
     meta["checkpoint_path"] = str(path)
+    meta["output_dir"] = (str(Path(text.replace(":", "-"))) if text.startswith(PRETRAINED_PREFIX)
+                          else str(path.parent.parent))
     return generator.to(device).eval(), config, meta
