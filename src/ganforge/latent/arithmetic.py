@@ -79,8 +79,8 @@ def parse_group(text: str) -> tuple[int, ...]:
 def parse_real(text: str) -> str:
     name = text[len("real:"):]
     if not name:
-        raise GanforgeError(f"'real:' names no image in --expr; write real:FILE.png or "
-                            f"real:test:7, then a space before the next + or -")
+        raise GanforgeError("'real:' names no image in --expr; write real:FILE.png or "
+                            "real:test:7, then a space before the next + or -")
     return name
 
 

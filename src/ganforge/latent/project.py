@@ -30,9 +30,9 @@ from ganforge.errors import GanforgeError
 from ganforge.generation.sampling import noise
 
 PIXEL_LOSSES = ("l2", "l1")
-DEFAULT_STEPS = 300
-DEFAULT_RESTARTS = 4
-DEFAULT_LR = 0.05
+DEFAULT_STEPS = 200
+DEFAULT_RESTARTS = 2
+DEFAULT_LR = 0.1
 DEFAULT_FEATURE_WEIGHT = 0.5
 DEFAULT_PRIOR_WEIGHT = 0.05
 SCREEN = 16  # random latents tried per image and class before choosing the starts
@@ -275,22 +275,18 @@ def screen(generator, objective: Objective, n: int, classes: list[int | None],
            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The `restarts` best of SCREEN random latents per class and image, by the objective, as
     starting points: (latents, their classes or None, the image of each)."""
-    device = targets_device(objective)
-    per_image = SCREEN * len(classes)
-    image = torch.arange(n, device=device).repeat_interleave(per_image)
+    device = objective.targets.device
+    image = torch.arange(n, device=device).repeat_interleave(SCREEN * len(classes))
     z = noise(len(image), generator.latent_dim, seed, device)
     labels = None
     if classes[0] is not None:
         labels = torch.tensor(classes, device=device).repeat_interleave(SCREEN).repeat(n)
-    loss = torch.cat([objective(generator(z[part], None if labels is None else labels[part]).float(),
-                                z[part], image[part])
-                      for part in torch.arange(len(z), device=device).split(MAX_CANDIDATES)])
-    keep = keep_best(loss, image, n, settings.restarts)
+    losses = []
+    for part in torch.arange(len(z), device=device).split(MAX_CANDIDATES):
+        part_labels = None if labels is None else labels[part]
+        losses.append(objective(generator(z[part], part_labels).float(), z[part], image[part]))
+    keep = keep_best(torch.cat(losses), image, n, settings.restarts)
     return z[keep], None if labels is None else labels[keep], image[keep]
-
-
-def targets_device(objective: Objective) -> torch.device:
-    return objective.targets.device
 
 
 def project(generator, images: torch.Tensor, names: list[str] | None = None, *, dataset: str = "",
