@@ -86,8 +86,8 @@ def add_real_flags(parser) -> None:
                              "(default: project each named image now)")
     parser.add_argument("--project-steps", type=int, default=DEFAULT_STEPS,
                         help="Adam steps when projecting a real: image now")
-    parser.add_argument("--data-dir", help="where the run's dataset lives, for real:test:7 "
-                                           "(default: the run's)")
+    parser.add_argument("--data-dir", help="where the run's dataset lives, for real:test:7; "
+                                           "none = the run's data_dir")
 
 
 def real_images(generator, config, meta, args):

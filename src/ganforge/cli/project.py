@@ -21,21 +21,20 @@ def register(commands) -> None:
                         help="image files, converted to the run's channels and size")
     parser.add_argument("--from-dataset", metavar="SPLIT:INDICES",
                         help="images of the run's dataset, e.g. test:0-99 or train:3,7,10-12")
-    parser.add_argument("--data-dir", help="where the run's dataset lives (default: the run's)")
+    parser.add_argument("--data-dir", help="where the run's dataset lives; none = the run's data_dir")
     parser.add_argument("--class", dest="label", type=int,
                         help="conditional models: project into this class (default: try each)")
-    add_projection_flags(parser, steps_flag="--steps")
+    add_projection_flags(parser)
     parser.add_argument("--out", help=f"latents file (default RUN/explore/{DEFAULT_NAME}); the "
                                       "figure (targets above reconstructions) goes next to it")
     parser.set_defaults(handler=cmd_project)
 
 
-def add_projection_flags(parser, steps_flag: str) -> None:
-    """The optimisation settings; interpolate/arithmetic call the step flag --project-steps."""
+def add_projection_flags(parser) -> None:
     from ganforge.latent import project as p
 
-    parser.add_argument(steps_flag, dest="project_steps", type=int, default=p.DEFAULT_STEPS,
-                        help="Adam steps per image")
+    parser.add_argument("--steps", dest="project_steps", metavar="N", type=int,
+                        default=p.DEFAULT_STEPS, help="Adam steps per image")
     parser.add_argument("--restarts", type=int, default=p.DEFAULT_RESTARTS,
                         help="starting latents per image (the best of 16 random ones per class)")
     parser.add_argument("--lr", type=float, default=p.DEFAULT_LR, help="Adam learning rate")
@@ -44,7 +43,7 @@ def add_projection_flags(parser, steps_flag: str) -> None:
     parser.add_argument("--prior-weight", type=float, default=p.DEFAULT_PRIOR_WEIGHT,
                         help="weight of (|z|/sqrt(latent_dim) - 1)^2")
     parser.add_argument("--pixel", choices=p.PIXEL_LOSSES, default="l2", help="pixel loss")
-    parser.add_argument("--project-seed", type=int, default=0, help="seed of the random starts")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
 
 
 def settings_from(args):
@@ -52,7 +51,7 @@ def settings_from(args):
 
     settings = Settings(steps=args.project_steps, restarts=args.restarts, lr=args.lr,
                         feature_weight=args.feature_weight, prior_weight=args.prior_weight,
-                        pixel=args.pixel, seed=args.project_seed)
+                        pixel=args.pixel, seed=args.seed)
     settings.check()
     return settings
 
