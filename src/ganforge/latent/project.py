@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ganforge.data.datasets import convert_channels, resize_uint8, to_float, to_uint8
 from ganforge.errors import GanforgeError
-from ganforge.generation.sampling import noise
+from ganforge.generation.sampling import generate, noise
 
 PIXEL_LOSSES = ("l2", "l1")
 DEFAULT_STEPS = 200
@@ -302,12 +302,7 @@ def project(generator, images: torch.Tensor, names: list[str] | None = None, *, 
         raise GanforgeError("no images to project; give image files or --from-dataset test:0-9")
     names = names or [str(i) for i in range(len(images))]
     device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    with torch.no_grad():
-        shape = tuple(generator(noise(1, generator.latent_dim, 0, device),
-                                None if classes[0] is None else
-                                torch.zeros(1, dtype=torch.long, device=device)).shape[1:])
+    shape = output_shape(generator)
     targets = images if images.is_floating_point() else fit_to_generator(images, shape)
     targets = targets.float().to(device)
     if targets.shape[1:] != shape:
@@ -318,6 +313,8 @@ def project(generator, images: torch.Tensor, names: list[str] | None = None, *, 
         features = features.to(device)
     chunk = max(1, MAX_CANDIDATES // settings.restarts)
     parts = []
+    was_training = generator.training
+    generator.eval()
     try:
         for start in range(0, len(targets), chunk):
             parts.append(project_batch(generator, targets[start:start + chunk], classes,
@@ -330,9 +327,14 @@ def project(generator, images: torch.Tensor, names: list[str] | None = None, *, 
     return projection
 
 
-def reconstruct(generator, projection: Projection) -> torch.Tensor:
-    from ganforge.generation.sampling import generate
+def output_shape(generator) -> tuple[int, int, int]:
+    """C×H×W of the generator's images."""
+    device = next(generator.parameters()).device
+    labels = torch.zeros(1, dtype=torch.long, device=device) if generator.num_classes else None
+    return tuple(generate(generator, noise(1, generator.latent_dim, 0, device), labels).shape[1:])
 
+
+def reconstruct(generator, projection: Projection) -> torch.Tensor:
     device = next(generator.parameters()).device
     labels = projection.labels.to(device) if generator.num_classes else None
     return generate(generator, projection.z.to(device), labels)
