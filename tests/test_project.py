@@ -29,6 +29,16 @@ from tests.test_latent import CELL, assert_one_line_error, run_cli, trained_run
 QUICK = ("--steps", "3", "--restarts", "1")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Projection runs hundreds of tiny steps; on shared, busy cores two threads make each of
+    them wait for the other (measured: 38 s instead of 0.5 s for the class-search test)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """20 steps of a width-8 DCGAN on real MNIST (unconditional)."""
