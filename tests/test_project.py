@@ -213,6 +213,7 @@ def test_project_errors_are_one_line(tiny_run, tmp_path, capsys):
           "--to", "real:y.png"), "no projected image 'y.png'"),
         (("arithmetic", "--run", tiny_run, "--latents", tmp_path / "none.npz", "--expr",
           "real:x.png"), "projection file"),
+        (("arithmetic", "--run", tiny_run, "--expr", "real:x.png+[3]"), "leave a space"),
     ]
     for args, fragment in cases:
         assert_one_line_error(*run_cli(capsys, *args)[::2], fragment)

@@ -453,6 +453,9 @@ class RealImages:
 
     def project(self, name: str) -> tuple[torch.Tensor, int | None]:
         from_file = not DATASET_ITEM.fullmatch(name) or Path(name).exists()
+        if from_file and not Path(name).exists() and re.search(r"[-+*\[]", name[1:]):
+            raise GanforgeError(f"image '{name}' does not exist; if it is more than a file name, "
+                                f"leave a space after the real: term, as in real:a.png - [3]")
         names, images = load_targets(self.config, self.spec, [name] if from_file else [],
                                      None if from_file else name, self.data_dir)
         projection = project(self.generator, images, names,
