@@ -189,8 +189,10 @@ def interpolate_real(args, start: int | str, end: int | str) -> None:
         return lat.seed_latents([point], generator.latent_dim)[0], args.label
 
     (z_a, class_a), (z_b, class_b) = resolve(start), resolve(end)
-    class_a, class_b = (class_b if class_a is None else class_a), (class_a if class_b is None
-                                                                     else class_b)
+    if class_a is None:  # a seed endpoint without --class takes the real image's class
+        class_a = class_b
+    if class_b is None:
+        class_b = class_a
     row = lat.latent_row(generator, z_a, z_b, args.steps, args.method, class_a, class_b)
     out = default_out(args, meta, "interpolate.png")
     save_grid(row, out, nrow=args.steps)
