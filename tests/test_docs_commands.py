@@ -6,7 +6,7 @@ unknown `*.safetensors` paths become a small trained conditional run; `~` is a t
 `data` is the real data; `folder:~/celeba/…` is a generated folder of JPEGs. A command that needs
 something this machine cannot have (the Inception weights offline, a CUDA GPU) must fail with one
 clear line that says so, and a training command refused only for the Inception weights must run
-once `--eval-every 0` is added.
+once `--eval-every 0` is added. Projections of real images run 5 optimisation steps.
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ def concrete(argv: list[str], workspace: dict, index: int) -> list[str]:
         out += ["--steps", "2", "--eval-n", "40", "--no-progress", "--no-tensorboard"]
     if argv[0] == "evaluate":
         out += ["--n", "300", "--bootstrap", "5"]
+    if argv[0] == "project":
+        out += ["--steps", "5"]
+    if argv[0] in ("interpolate", "arithmetic") and any("real:" in arg for arg in argv):
+        out += ["--project-steps", "5"]
     return out
 
 

@@ -17,9 +17,10 @@ def register(commands) -> None:
         "interpolate", formatter_class=formatter,
         help="grid + GIF of latent interpolations between seeds (and classes, if conditional)")
     add_source_flags(interp)
-    interp.add_argument("--from", dest="seed_from", type=int, metavar="SEED",
-                        help="start seed (with --to)")
-    interp.add_argument("--to", dest="seed_to", type=int, metavar="SEED", help="end seed")
+    interp.add_argument("--from", dest="seed_from", metavar="SEED|real:IMAGE",
+                        help="start: a seed, or real:FILE.png / real:test:7 (a projected real "
+                             "image; with --to)")
+    interp.add_argument("--to", dest="seed_to", metavar="SEED|real:IMAGE", help="end")
     interp.add_argument("--random", type=int, metavar="K",
                         help="K random seed pairs (default 4 when --from/--to are not given)")
     interp.add_argument("--seed", type=int, default=0, help="seed that draws the --random pairs")
@@ -33,6 +34,7 @@ def register(commands) -> None:
                         help="conditional models: class of the seed rows (default: row i → i mod K)")
     interp.add_argument("--out", help="grid PNG (default RUN/explore/interpolate.png); the GIF "
                                       "goes next to it")
+    add_real_flags(interp)
     interp.set_defaults(handler=cmd_interpolate)
 
     arith = commands.add_parser(
@@ -40,8 +42,10 @@ def register(commands) -> None:
         help="latent arithmetic on seed groups and attribute directions, e.g. \"[1,5,9] - [2] + [7]\"")
     add_source_flags(arith)
     arith.add_argument("--expr", help="expression of terms: [1,5,9] (mean latent of seeds), 7, "
-                                      "thick, slant, class:3, each optionally 2*term, joined by + -")
+                                      "thick, slant, class:3, real:IMAGE (a projected real image, "
+                                      "then a space), each optionally 2*term, joined by + -")
     add_direction_flags(arith)
+    add_real_flags(arith)
     arith.add_argument("--out", help="figure PNG (default RUN/explore/arithmetic.png, or "
                                      "traverse_NAME.png with --direction)")
     arith.set_defaults(handler=cmd_arithmetic)
@@ -72,6 +76,27 @@ def add_direction_flags(parser) -> None:
     parser.add_argument("--labels", metavar="FILE",
                         help="list_attr_celeba.txt-style file labelling generated images by seed "
                              "(rows like 000123.png 1 -1 …): its columns become directions")
+
+
+def add_real_flags(parser) -> None:
+    from ganforge.latent.project import DEFAULT_STEPS
+
+    parser.add_argument("--latents", metavar="FILE",
+                        help="projection file from `ganforge project` that real:NAME terms read "
+                             "(default: project each named image now)")
+    parser.add_argument("--project-steps", type=int, default=DEFAULT_STEPS,
+                        help="Adam steps when projecting a real: image now")
+    parser.add_argument("--data-dir", help="where the run's dataset lives, for real:test:7; "
+                                           "none = the run's data_dir")
+
+
+def real_images(generator, config, meta, args):
+    """The real:NAME resolver of this command (saved latents or projection on the fly)."""
+    from ganforge.latent.project import RealImages, Settings
+
+    settings = Settings(steps=args.project_steps)
+    settings.check()
+    return RealImages(generator, config, meta["spec"], args.latents, args.data_dir, settings)
 
 
 # ----- shared -----
@@ -109,6 +134,10 @@ def cmd_interpolate(args) -> None:
         raise GanforgeError("give either --from/--to or --random, not both")
     if args.steps < 2:
         raise GanforgeError(f"--steps must be at least 2 (got {args.steps})")
+    start, end = endpoint(args.seed_from, "--from"), endpoint(args.seed_to, "--to")
+    if isinstance(start, str) or isinstance(end, str):
+        return interpolate_real(args, start, end)
+    args.seed_from, args.seed_to = start, end
     generator, _, meta = load(args)
     if args.classes and not generator.num_classes:
         raise GanforgeError("--classes needs a conditional model (train with --conditional)")
@@ -130,6 +159,48 @@ def cmd_interpolate(args) -> None:
     save_grid(images, out, nrow=width)
     gif = save_gif(lat.gif_frames(rows), out.with_suffix(".gif"), frame_ms=120)
     print(f"{args.method} interpolation, {args.steps} steps; rows: " + "; ".join(names))
+    print(f"wrote {out} and {gif}")
+
+
+def endpoint(text: str | None, flag: str) -> int | str | None:
+    """A seed (int), a real image ('real:…', kept as text) or None."""
+    if text is None or text.startswith("real:"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise GanforgeError(f"{flag} '{text}' is neither a seed nor a real image; give an integer "
+                            f"seed, or real:FILE.png or real:test:7") from None
+
+
+def interpolate_real(args, start: int | str, end: int | str) -> None:
+    """One row between two endpoints, at least one of them a projected real image."""
+    from ganforge.generation.images import save_gif, save_grid
+    from ganforge.latent import interpolate as lat
+
+    if args.classes:
+        raise GanforgeError("--classes goes with seed endpoints; a real image brings its own class")
+    generator, config, meta = load(args)
+    real = real_images(generator, config, meta, args)
+
+    def resolve(point: int | str) -> tuple:
+        if isinstance(point, str):
+            return real(point), real.label(point)
+        return lat.seed_latents([point], generator.latent_dim)[0], args.label
+
+    (z_a, class_a), (z_b, class_b) = resolve(start), resolve(end)
+    if class_a is None:  # a seed endpoint without --class takes the real image's class
+        class_a = class_b
+    if class_b is None:
+        class_b = class_a
+    row = lat.latent_row(generator, z_a, z_b, args.steps, args.method, class_a, class_b)
+    out = default_out(args, meta, "interpolate.png")
+    save_grid(row, out, nrow=args.steps)
+    gif = save_gif(lat.gif_frames([row]), out.with_suffix(".gif"), frame_ms=120)
+    for note in real.notes:
+        print(f"  {note}")
+    classes = f" (class {class_a}→{class_b})" if generator.num_classes else ""
+    print(f"{args.method} interpolation, {args.steps} steps: {start} → {end}{classes}")
     print(f"wrote {out} and {gif}")
 
 
@@ -170,14 +241,17 @@ def cmd_arithmetic(args) -> None:
     if not args.expr:
         raise GanforgeError('give --expr "[1,5,9] - [2] + [7]" (or --direction NAME to traverse)')
     generator, config, meta = load(args)
+    real = real_images(generator, config, meta, args)
     terms, vectors, result = evaluate_expression(args.expr, generator.latent_dim,
-                                                 Directions(generator, config, args))
+                                                 Directions(generator, config, args), real)
     device = next(generator.parameters()).device
     latents = torch.cat([vectors, result[None]]).to(device)
     labels = None
     if generator.num_classes:
-        labels = torch.full((len(latents),), args.label or 0, dtype=torch.int64, device=device)
+        labels = torch.tensor(arithmetic_classes(terms, real, args.label), device=device)
     images = generate(generator, latents, labels)
+    for note in real.notes:
+        print(f"  {note}")
     out = default_out(args, meta, "arithmetic.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_figure([None if t.direction else images[i] for i, t in enumerate(terms)], terms,
@@ -187,6 +261,14 @@ def cmd_arithmetic(args) -> None:
     print(f"  = result  |z| = {result.norm():.2f}  (a standard-normal latent has |z| ≈ "
           f"{generator.latent_dim ** 0.5:.1f})")
     print(f"wrote {out}")
+
+
+def arithmetic_classes(terms, real, label: int | None) -> list[int]:
+    """Conditional models: each real term is drawn in its projected class, the other terms and the
+    result in --class, else the first real term's class, else 0."""
+    real_classes = [real.label(t.real) for t in terms if t.real]
+    result = label if label is not None else next(iter(real_classes), None) or 0
+    return [real.label(t.real) if t.real else result for t in terms] + [result]
 
 
 def cmd_traverse(args) -> None:

@@ -1,7 +1,9 @@
-"""Latent arithmetic: `[1,5,9] - [2,4] + [7]` or `[3] + 2*thick` (Radford et al. 2016, §6.3).
+"""Latent arithmetic: `[1,5,9] - [2,4] + [7]`, `[3] + 2*thick` or `real:a.png - real:b.png + [7]`
+(Radford et al. 2016, §6.3).
 
-A term is a coefficient times either a group of seeds — the mean of their latents, which averages
-away what the seeds do not share — or a named attribute direction (unit norm: `2*thick` moves two
+A term is a coefficient times a group of seeds — the mean of their latents, which averages
+away what the seeds do not share —, the projected latent of a real image (`real:FILE` or
+`real:test:7`, see project.py), or a named attribute direction (unit norm: `2*thick` moves two
 standard deviations towards thicker strokes). The result is the coefficient-weighted sum of the
 term vectors, so the whole thing is linear in the terms.
 """
@@ -17,10 +19,10 @@ import torch
 from ganforge.errors import GanforgeError
 from ganforge.latent.interpolate import seed_latents
 
-TOKEN = re.compile(r"\s*(?:(?P<group>\[[^\]]*\])|(?P<number>\d+(?:\.\d*)?|\.\d+)"
+TOKEN = re.compile(r"\s*(?:(?P<real>real:\S*)|(?P<group>\[[^\]]*\])|(?P<number>\d+(?:\.\d*)?|\.\d+)"
                    r"|(?P<name>[A-Za-z_]\w*(?::\d+)?)|(?P<op>[-+*]))")
-HELP = "write terms like [1,5,9] (seed group), 7 (one seed), thick, slant or class:3, joined by " \
-       "+ and -, each optionally scaled as 2*term"
+HELP = "write terms like [1,5,9] (seed group), 7 (one seed), thick, slant, class:3 or real:IMAGE " \
+       "(then a space), joined by + and -, each optionally scaled as 2*term"
 
 
 @dataclass(frozen=True)
@@ -28,17 +30,24 @@ class Term:
     coefficient: float
     seeds: tuple[int, ...] = ()
     direction: str = ""
+    real: str = ""  # a real image (file or SPLIT:INDEX) whose projected latent is the term
 
     @property
     def label(self) -> str:
+        if self.real:
+            return f"real:{self.real}"
         return self.direction or "[" + ",".join(str(s) for s in self.seeds) + "]"
 
     def describe(self) -> str:
         sign = "-" if self.coefficient < 0 else "+"
         size = abs(self.coefficient)
         scale = "" if size == 1 else f"{size:g}*"
-        what = (f"direction '{self.direction}' (unit norm)" if self.direction else
-                f"mean latent of seed{'s' if len(self.seeds) > 1 else ''} {self.label}")
+        if self.real:
+            what = f"projected latent of real image {self.real}"
+        elif self.direction:
+            what = f"direction '{self.direction}' (unit norm)"
+        else:
+            what = f"mean latent of seed{'s' if len(self.seeds) > 1 else ''} {self.label}"
         return f"{sign} {scale}{what}"
 
 
@@ -67,6 +76,14 @@ def parse_group(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def parse_real(text: str) -> str:
+    name = text[len("real:"):]
+    if not name:
+        raise GanforgeError("'real:' names no image in --expr; write real:FILE.png or "
+                            "real:test:7, then a space before the next + or -")
+    return name
+
+
 def parse_expression(expression: str) -> list[Term]:
     """'[1,5,9] - [2] + 2*thick' → [Term(1, (1,5,9)), Term(-1, (2,)), Term(2, direction='thick')]."""
     tokens = tokenize(expression)
@@ -90,7 +107,9 @@ def parse_expression(expression: str) -> list[Term]:
             if index >= len(tokens):
                 break
             kind, value = tokens[index]
-        if kind == "group":
+        if kind == "real":
+            terms.append(Term(sign * coefficient, real=parse_real(value)))
+        elif kind == "group":
             terms.append(Term(sign * coefficient, seeds=parse_group(value)))
         elif kind == "number" and value.isdigit():
             terms.append(Term(sign * coefficient, seeds=(int(value),)))
@@ -105,11 +124,18 @@ def parse_expression(expression: str) -> list[Term]:
 
 
 def term_vectors(terms: list[Term], latent_dim: int,
-                 direction: Callable[[str], torch.Tensor] | None = None) -> torch.Tensor:
-    """The (unscaled) vector of each term: len(terms)×latent_dim."""
+                 direction: Callable[[str], torch.Tensor] | None = None,
+                 real: Callable[[str], torch.Tensor] | None = None) -> torch.Tensor:
+    """The (unscaled) vector of each term: len(terms)×latent_dim. `real` gives the latent of a
+    real image (see ganforge.latent.project.RealImages)."""
     vectors = []
     for term in terms:
-        if term.direction:
+        if term.real:
+            if real is None:
+                raise GanforgeError(f"'real:{term.real}' needs a generator to project it into; "
+                                    f"use seed groups only")
+            vectors.append(real(term.real).reshape(latent_dim).cpu().float())
+        elif term.direction:
             if direction is None:
                 raise GanforgeError(f"'{term.direction}' is a direction, which needs a generator "
                                     f"to measure it; use seed groups only")
@@ -126,11 +152,12 @@ def combine(terms: list[Term], vectors: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_expression(expression: str, latent_dim: int,
-                        direction: Callable[[str], torch.Tensor] | None = None
+                        direction: Callable[[str], torch.Tensor] | None = None,
+                        real: Callable[[str], torch.Tensor] | None = None
                         ) -> tuple[list[Term], torch.Tensor, torch.Tensor]:
     """(terms, their vectors, the resulting latent) for an expression."""
     terms = parse_expression(expression)
-    vectors = term_vectors(terms, latent_dim, direction)
+    vectors = term_vectors(terms, latent_dim, direction, real)
     return terms, vectors, combine(terms, vectors)
 
 

@@ -106,6 +106,25 @@ def pair_rows(generator, pairs: list[tuple[int, int]], steps: int, method: str =
 
 
 @torch.no_grad()
+def latent_row(generator, a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "slerp",
+               class_a: int | None = None, class_b: int | None = None) -> torch.Tensor:
+    """Images along the path from latent a to latent b (steps×C×H×W), e.g. projected real images.
+    A conditional generator's class embedding moves from class_a's to class_b's on the way (lerp),
+    so two images of different classes morph into each other."""
+    device = device_of(generator)
+    path = interpolation_path(a.reshape(-1).cpu(), b.reshape(-1).cpu(), steps, method).to(device)
+    if not generator.num_classes:
+        return generate(generator, path)
+    class_a = 0 if class_a is None else class_a
+    class_b = class_a if class_b is None else class_b
+    check_class(generator, class_a)
+    check_class(generator, class_b)
+    table = generator.label_embedding.weight
+    embedding = interpolation_path(table[class_a], table[class_b], steps, "lerp").to(device)
+    return synthesize(generator, generator.conditioned_input(path, embedding=embedding))
+
+
+@torch.no_grad()
 def class_morph_row(generator, seed: int, class_a: int, class_b: int, steps: int,
                     method: str = "lerp") -> torch.Tensor:
     """z held fixed while the class embedding moves from class_a's to class_b's (steps×C×H×W)."""
