@@ -11,7 +11,10 @@ import torch
 from PIL import Image
 
 from ganforge.cli import build_parser
+from ganforge.config import config_from_dict
 from ganforge.data.datasets import load_dataset
+from ganforge.data.training_set import load_training_set
+from ganforge.generation.rundir import RunDir
 from ganforge.metrics.evaluate import format_table
 from ganforge.metrics.features import feature_net
 from ganforge.metrics.nearest import (
@@ -58,6 +61,8 @@ def test_copy_numbers_count_samples_at_or_below_the_held_out_quantile():
     numbers = copy_numbers(torch.tensor([0.0, 5.0, 6.0, 50.0]), held_out, quantile=0.05)
     assert numbers["threshold"] == pytest.approx(5.95)
     assert numbers["copy_rate"] == 0.5 and numbers["copy_rate_heldout"] == 0.05
+    low, high = numbers["copy_rate_ci95"]  # Wilson interval of 2 in 4: 0.150 … 0.850
+    assert low == pytest.approx(0.1500, abs=1e-4) and high == pytest.approx(0.8500, abs=1e-4)
     assert numbers["median"] == 5.0 and numbers["median_heldout"] == 50.0
 
 
@@ -118,8 +123,8 @@ def test_nearest_flag_defaults_and_bad_values(tmp_path, capsys):
                           "held-out test split")
 
 
-NEAREST_KEYS = ("nearest_copy_rate", "nearest_copy_rate_heldout", "nearest_threshold",
-                "nearest_median", "nearest_median_heldout", "nearest_pixel_copy_rate",
+NEAREST_KEYS = ("nearest_copy_rate", "nearest_copy_rate_ci95", "nearest_copy_rate_heldout",
+                "nearest_threshold", "nearest_median", "nearest_median_heldout", "nearest_pixel_copy_rate",
                 "nearest_pixel_copy_rate_heldout", "nearest_pixel_median",
                 "nearest_pixel_median_heldout", "nearest_n", "nearest_k", "nearest_n_train",
                 "nearest_n_heldout", "nearest_features", "nearest_grid", "nearest_pixel_grid")
@@ -136,16 +141,18 @@ def test_evaluate_nearest_writes_numbers_pictures_and_report(tiny_run, tmp_path,
     result = json.loads(out.read_text())
     assert all(key in result for key in NEAREST_KEYS)
     assert result["nearest_n"] == 12 and result["nearest_k"] == 3
-    assert result["nearest_n_train"] == 285  # the run's own training set: --subset 0.02
+    trained_on = len(load_training_set(config_from_dict(RunDir(tiny_run).read_config())))
+    assert result["nearest_n_train"] == trained_on < 2000  # the run's own set (--subset 0.02)
     assert 0 <= result["nearest_copy_rate"] <= 1
-    assert "memorisation: 12 samples vs 285 training images" in printed
+    assert f"memorisation: 12 samples vs {trained_on} training images" in printed
     assert not any(line.startswith("nearest_") for line in printed.splitlines())
     for key in ("nearest_grid", "nearest_pixel_grid"):
         assert Image.open(result[key]).size == (4 * 30 + 2, 12 * 30 + 2)
         assert result[key].startswith(str(tmp_path))  # next to --out, not in the run folder
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.jsonl").write_text('{"step": 1, "loss_d": 1.0, "loss_g": 1.0}\n')
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss_d": 1.0, "loss_g": 1.0,
+                                                   "d_real": 0.5, "d_fake": 0.5}) + "\n")
     (run / "eval.json").write_text(out.read_text())
     write_report(run, interpolation=False)
     markdown = (run / "report.md").read_text()
@@ -162,8 +169,8 @@ def test_the_table_shows_memorisation_apart_from_the_main_numbers():
     for prefix in ("nearest_", "nearest_pixel_"):
         result.update({prefix + "copy_rate": 0.75, prefix + "copy_rate_heldout": 0.05,
                        prefix + "median": 0.1, prefix + "median_heldout": 1.0,
-                       prefix + "threshold": 0.5})
+                       prefix + "threshold": 0.5, prefix + "copy_rate_ci95": [0.6, 0.85]})
     table = format_table(result)
     assert "memorisation: 64 samples vs 143 training images" in table
-    assert "pixels  0.75" in table and "domain  0.75" in table
+    assert "pixels  0.75       0.600–0.850" in table and "domain  0.75" in table
     assert "nearest_copy_rate" not in table

@@ -290,9 +290,13 @@ def format_table(result: dict) -> str:
 def memorisation_table(result: dict) -> str:
     """The copy rates and nearest-neighbour distances of the samples next to those of held-out
     real images, per space (metrics/nearest.py)."""
-    head = ("space", "copy rate", "held-out", "median NN", "held-out median", "threshold")
-    rows = [(space, *(format_value(result[prefix + key]) for key in (
-        "copy_rate", "copy_rate_heldout", "median", "median_heldout", "threshold")))
+    head = ("space", "copy rate", "95% CI", "held-out", "median NN", "held-out median",
+            "threshold")
+    rows = [(space, format_value(result[prefix + "copy_rate"]),
+             "–" if result.get(prefix + "copy_rate_ci95") is None else
+             "{:.3f}–{:.3f}".format(*result[prefix + "copy_rate_ci95"]),
+             *(format_value(result[prefix + key]) for key in (
+                 "copy_rate_heldout", "median", "median_heldout", "threshold")))
         for space, prefix in ((result["nearest_features"], "nearest_"),
                               ("pixels", "nearest_pixel_"))]
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]

@@ -170,12 +170,14 @@ def memorisation_section(run: Path) -> Section | None:
         f"{1 - result['nearest_quantile']:.0%} of {result['nearest_n_heldout']} held-out real "
         f"images come to theirs, so real images score {result['nearest_quantile']:.0%}."])
     rows = [[space, percent(result[prefix + "copy_rate"]),
+             " – ".join(map(percent, result.get(prefix + "copy_rate_ci95") or [None])),
              percent(result[prefix + "copy_rate_heldout"]), fmt(result[prefix + "median"]),
              fmt(result[prefix + "median_heldout"])]
             for space, prefix in ((result["nearest_features"], "nearest_"),
                                   ("pixels", "nearest_pixel_"))]
-    section.blocks.append(Table(["space", "copy rate", "held-out images", "median NN distance",
-                                 "held-out median"], rows, id="memorisation"))
+    section.blocks.append(Table(["space", "copy rate", "95 % interval", "held-out images",
+                                 "median NN distance", "held-out median"], rows,
+                                id="memorisation"))
     for key, space in (("nearest_grid", "feature"), ("nearest_pixel_grid", "pixel")):
         saved = Path(result.get(key) or "")
         path = saved if saved.is_file() else run / saved.name
