@@ -168,7 +168,8 @@ def memorisation_section(run: Path) -> Section | None:
         f"{result['nearest_n']} samples against their nearest of the {result['nearest_n_train']} "
         f"training images. A sample counts as a copy when it is closer to a training image than "
         f"{1 - result['nearest_quantile']:.0%} of {result['nearest_n_heldout']} held-out real "
-        f"images come to theirs, so real images score {result['nearest_quantile']:.0%}."])
+        f"images come to theirs, so held-out real images score about "
+        f"{result['nearest_quantile']:.0%}."])
     rows = [[space, percent(result[prefix + "copy_rate"]),
              " – ".join(map(percent, result.get(prefix + "copy_rate_ci95") or [None])),
              percent(result[prefix + "copy_rate_heldout"]), fmt(result[prefix + "median"]),
