@@ -24,7 +24,8 @@ from ganforge.latent.project import (
     project,
 )
 from ganforge.models import ModelSpec, build_models
-from tests.test_latent import CELL, assert_one_line_error, run_cli, trained_run
+from tests.conftest import assert_one_line_error, run_cli, trained_run
+from tests.test_latent import CELL
 
 QUICK = ("--steps", "3", "--restarts", "1")
 

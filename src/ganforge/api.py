@@ -28,6 +28,7 @@ from ganforge.generation.checkpoint import find_checkpoint, read_checkpoint_meta
 from ganforge.generation.restore import load_generator
 from ganforge.generation.rundir import RunDir, new_run_path
 from ganforge.generation.sampling import class_labels, generate_uint8
+from ganforge.metrics.nearest import DEFAULT_K
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.trainer import Summary, Trainer
 
@@ -75,15 +76,21 @@ def train(config: Config, resume: str | Path | None = None) -> Summary:
 def evaluate(source: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
              n: int = 10000, ref: str = "test", features: str | None = None, which: str = "auto",
              inception_weights: str | None = None, seed: int = 12345, device: str = "auto",
-             bootstrap: int = 100, extra_protocols: bool = True) -> dict[str, Any]:
+             bootstrap: int = 100, extra_protocols: bool = True, nearest: int | None = None,
+             nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None) -> dict[str, Any]:
     """Evaluate a run folder or checkpoint (by sampling n images), a samples .npz or an image
     folder against the reference split: every number with its protocol and floor. For MNIST and
     Fashion-MNIST `extra_protocols` adds the second evaluator (domain2_*) and the other split
-    (train_*); `bootstrap` resamples give the 95 % intervals of FID and KID."""
+    (train_*); `bootstrap` resamples give the 95 % intervals of FID and KID. `nearest=N` adds the
+    memorisation check: N samples against their `nearest_k` nearest training images (the run's
+    own; a .npz or folder compares with `dataset`'s training split), copy rates (nearest_*) and
+    two pictures, nearest.png and nearest_pixels.png, in `nearest_dir` (default: the run folder,
+    else the folder holding the source)."""
     return evaluate_source(str(source), dataset=dataset, data_dir=data_dir, n=n, ref=ref,
                            features=features, which=which, inception_weights=inception_weights,
                            seed=seed, device=device, bootstrap=bootstrap,
-                           extra_protocols=extra_protocols)
+                           extra_protocols=extra_protocols, nearest=nearest, nearest_k=nearest_k,
+                           nearest_dir=nearest_dir)
 
 
 def sample(source: str | Path, n: int = 64, *, seed: int = 0, label: int | None = None,

@@ -8,6 +8,7 @@ from pathlib import Path
 from ganforge import api
 from ganforge.metrics.evaluate import format_table
 from ganforge.metrics.features import FEATURES
+from ganforge.metrics.nearest import DEFAULT_K, DEFAULT_SAMPLES
 
 
 def register(commands) -> None:
@@ -33,6 +34,13 @@ def register(commands) -> None:
     evaluate.add_argument("--main-only", action="store_true",
                           help="only the main protocol (MNIST/Fashion otherwise also report the "
                                "second evaluator, domain2, and FID against the other split)")
+    evaluate.add_argument("--nearest", type=int, nargs="?", const=DEFAULT_SAMPLES, metavar="N",
+                          help=f"memorisation check: N samples (default {DEFAULT_SAMPLES}) "
+                               f"against their nearest training images, copy rate and pictures "
+                               f"nearest.png, nearest_pixels.png (next to --out, else in the run "
+                               f"folder)")
+    evaluate.add_argument("--nearest-k", type=int, default=DEFAULT_K, metavar="K",
+                          help="training images shown per sample by --nearest")
     evaluate.add_argument("--out", help="write the results as JSON here")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -42,7 +50,9 @@ def cmd_evaluate(args) -> None:
                           ref=args.ref, features=args.features, which=args.which,
                           inception_weights=args.inception_weights, seed=args.seed,
                           device=args.device, bootstrap=args.bootstrap,
-                          extra_protocols=not args.main_only)
+                          extra_protocols=not args.main_only, nearest=args.nearest,
+                          nearest_k=args.nearest_k,
+                          nearest_dir=Path(args.out).parent if args.out else None)
     print(format_table(result))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

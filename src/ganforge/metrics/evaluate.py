@@ -246,16 +246,41 @@ def format_table(result: dict) -> str:
     order = table_order()
     extra = [p for p in protocol_prefixes(result) if p]
     main = {k: v for k, v in result.items()
-            if k != "protocol" and not any(k.startswith(p) for p in extra)}
+            if k != "protocol" and not any(k.startswith(p) for p in (*extra, "nearest_"))}
     keys = [k for k in order if k in main] + [k for k in main if k not in order]
     width = max(len(k) for k in keys)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
     lines += [f"{k:<{width}}  {format_value(main[k])}" for k in keys]
     if extra:
         lines += ["", comparison_table(result)]
+    if "nearest_copy_rate" in result:
+        lines += ["", memorisation_table(result)]
     lines += [""] + [f"{p.rstrip('_') or 'main'}: {result[p + 'protocol']}"
                      for p in protocol_prefixes(result)]
     return "\n".join(lines)
+
+
+def memorisation_table(result: dict) -> str:
+    """The copy rates and nearest-neighbour distances of the samples next to those of held-out
+    real images, per space (metrics/nearest.py)."""
+    head = ("space", "copy rate", "95% CI", "held-out", "median NN", "held-out median",
+            "threshold")
+    rows = [(space, format_value(result[prefix + "copy_rate"]),
+             "–" if result.get(prefix + "copy_rate_ci95") is None else
+             "{:.3f}–{:.3f}".format(*result[prefix + "copy_rate_ci95"]),
+             *(format_value(result[prefix + key]) for key in (
+                 "copy_rate_heldout", "median", "median_heldout", "threshold")))
+        for space, prefix in ((result["nearest_features"], "nearest_"),
+                              ("pixels", "nearest_pixel_"))]
+    widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
+    table = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)) for row in
+             (head, tuple("-" * w for w in widths), *rows)]
+    return "\n".join([
+        f"memorisation: {result['nearest_n']} samples vs {result['nearest_n_train']} training "
+        f"images; a copy is closer to one than {1 - result['nearest_quantile']:.0%} of "
+        f"{result['nearest_n_heldout']} held-out real images come to theirs", *table,
+        f"nearest training images: {result['nearest_grid']} (features), "
+        f"{result['nearest_pixel_grid']} (pixels)"])
 
 
 def comparison_table(result: dict) -> str:

@@ -107,7 +107,7 @@ def run_report(run: Path, interpolation: bool = True, window: int = 100) -> Repo
         summary and f"{summary.get('steps')} steps in {duration(summary.get('wall_time_s'))}",
     ) if part)
     report = Report(f"Run {run.resolve().name}", subtitle)
-    for section in (metrics_section(run, summary), curves_section(run),
+    for section in (metrics_section(run, summary), memorisation_section(run), curves_section(run),
                     evolution_section(run),
                     interpolation_section(run) if interpolation else None,
                     dynamics_section(run, window), config_section(config)):
@@ -139,8 +139,7 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
             if f"eval_{key}" in last:
                 rows.append([f"final {key.upper() if key == 'kid' else key}",
                              fmt(last[f"eval_{key}"])])
-    saved = RunDir(run).read_eval() or {}  # a sweep's {key, result} or `evaluate --out`'s dict
-    cached = saved.get("result") or (saved if "fid" in saved else None)
+    cached = saved_evaluation(run)
     if cached:
         rows += [[f"evaluation: {key}", fmt(cached[key])] for key in report_keys()
                  if key in cached]
@@ -151,6 +150,48 @@ def metrics_section(run: Path, summary: dict[str, Any]) -> Section:
     else:
         section.blocks.append("No summary.json or evaluations yet (is the run still training?).")
     return section
+
+
+def saved_evaluation(run: Path) -> dict[str, Any] | None:
+    """RUN/eval.json: a sweep's {key, result} or `evaluate --out`'s flat dict."""
+    saved = RunDir(run).read_eval() or {}
+    return saved.get("result") or (saved if "fid" in saved else None)
+
+
+def memorisation_section(run: Path) -> Section | None:
+    """`evaluate --nearest` results: copy rates against the held-out baseline, and the pictures
+    (found where eval.json says, else beside it in the run folder)."""
+    result = saved_evaluation(run) or {}
+    if "nearest_copy_rate" not in result:
+        return None
+    section = Section("Memorisation", [
+        f"{result['nearest_n']} samples against their nearest of the {result['nearest_n_train']} "
+        f"training images. A sample counts as a copy when it is closer to a training image than "
+        f"{1 - result['nearest_quantile']:.0%} of {result['nearest_n_heldout']} held-out real "
+        f"images come to theirs, so held-out real images score about "
+        f"{result['nearest_quantile']:.0%}."])
+    rows = [[space, percent(result[prefix + "copy_rate"]),
+             " – ".join(map(percent, result.get(prefix + "copy_rate_ci95") or [None])),
+             percent(result[prefix + "copy_rate_heldout"]), fmt(result[prefix + "median"]),
+             fmt(result[prefix + "median_heldout"])]
+            for space, prefix in ((result["nearest_features"], "nearest_"),
+                                  ("pixels", "nearest_pixel_"))]
+    section.blocks.append(Table(["space", "copy rate", "95 % interval", "held-out images",
+                                 "median NN distance", "held-out median"], rows,
+                                id="memorisation"))
+    for key, space in (("nearest_grid", "feature"), ("nearest_pixel_grid", "pixel")):
+        saved = Path(result.get(key) or "")
+        path = saved if saved.is_file() else run / saved.name
+        if saved.name and path.is_file():
+            section.blocks.append(Image(
+                path.read_bytes(), path.name, f"Nearest training images in {space} space: each "
+                f"row is a sample, then its nearest training images (closest rows first)",
+                pixelated=True, scale=2))
+    return section
+
+
+def percent(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
 
 
 def logged_fid(record: dict[str, Any]) -> str:
