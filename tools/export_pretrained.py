@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import ganforge
 from ganforge.generation import pretrained
