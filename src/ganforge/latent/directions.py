@@ -148,7 +148,7 @@ def read_attribute_file(path: str | Path) -> tuple[list[str], list[str], torch.T
     * CSV (a header line with commas): `file,col1,col2,…`, then `name,v1,v2,…` rows. A column of
       integers is used as it is; a column of words (`file,kind` with rows `a.png,sneaker`) becomes
       one ±1 column per word (`sneaker`: 1 where kind = sneaker, else -1)."""
-    file = Path(path)
+    file = Path(path).expanduser()
     if not file.is_file():
         raise GanforgeError(f"attribute file '{path}' not found; pass a list_attr_celeba.txt-style "
                             f"file or a CSV file,attribute")

@@ -58,7 +58,7 @@ def names_real_images(path: str | Path, images_dir: str | Path | None) -> bool:
     Without --images the rows are seeds of generated images (direction_from_attribute_file)."""
     if images_dir is None:
         return False
-    folder = Path(images_dir)
+    folder = Path(images_dir).expanduser()
     if not folder.is_dir():
         raise GanforgeError(f"--images '{images_dir}' is not a folder; give the folder that holds "
                             f"the images the label file names")
@@ -73,7 +73,7 @@ def labelled_images(path: str | Path, attribute: str, images_dir: str | Path,
     name files in `images_dir`: at most `max_per_label` with and without, in file order."""
     if max_per_label < 2:
         raise GanforgeError(f"--max-per-label must be at least 2 (got {max_per_label})")
-    folder = Path(images_dir)
+    folder = Path(images_dir).expanduser()
     if not folder.is_dir():
         raise GanforgeError(f"--images '{images_dir}' is not a folder; give the folder that holds "
                             f"the images the label file names")
