@@ -3,7 +3,8 @@
 The commands are read from the documents' fenced code blocks, so a changed flag or a new example is
 covered without editing this file. Placeholders are given real targets: `RUN`, `runs/NNNNN-…` and
 unknown `*.safetensors` paths become a small trained conditional run; `~` is a temporary home whose
-`data` is the real data; `folder:~/celeba/…` is a generated folder of JPEGs. A command that needs
+`data` is the real data; `folder:~/celeba/…` is a generated folder of JPEGs, with a random
+`~/celeba/list_attr_celeba.txt`; `fashion-boots/` holds random PNGs and their labels.txt. A command that needs
 something this machine cannot have (the Inception weights offline, a CUDA GPU) must fail with one
 clear line that says so, and a training command refused only for the Inception weights must run
 once `--eval-every 0` is added. Projections of real images run 5 optimisation steps.
@@ -80,6 +81,17 @@ def workspace(tmp_path_factory):
     for i in range(24):
         Image.fromarray(generator.integers(0, 256, (60, 50, 3), dtype=np.uint8)).save(
             faces / f"{i:06d}.jpg")
+    rows = [f"{i:06d}.jpg {' '.join(str(v) for v in values)}"
+            for i, values in enumerate(generator.choice([-1, 1], size=(24, 3)))]
+    (home / "celeba" / "list_attr_celeba.txt").write_text(
+        "24\nEyeglasses Male Smiling\n" + "\n".join(rows) + "\n")
+    (work / "fashion-boots" / "images").mkdir(parents=True)
+    boots = []
+    for i in range(16):
+        Image.fromarray(generator.integers(0, 256, (28, 28), dtype=np.uint8)).save(
+            work / "fashion-boots" / "images" / f"test{i:05d}.png")
+        boots.append(f"test{i:05d}.png {1 if i % 2 else -1}")
+    (work / "fashion-boots" / "labels.txt").write_text("16\nboot\n" + "\n".join(boots) + "\n")
     (work / "my_images").mkdir()
     for i in range(12):
         Image.fromarray(generator.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(

@@ -74,8 +74,18 @@ def add_direction_flags(parser) -> None:
     parser.add_argument("--quantile", type=float, default=0.2,
                         help="direction = mean latent of the top quantile − bottom quantile")
     parser.add_argument("--labels", metavar="FILE",
-                        help="list_attr_celeba.txt-style file labelling generated images by seed "
-                             "(rows like 000123.png 1 -1 …): its columns become directions")
+                        help="label file whose columns become directions: list_attr_celeba.txt "
+                             "style (rows like 000123.png 1 -1 …) or CSV (file,attribute). Rows "
+                             "name generated images by seed, or real images in --images DIR")
+    parser.add_argument("--images", metavar="DIR",
+                        help="folder of the real images that --labels names: a linear probe "
+                             "learns each column from them, and the direction moves the probe's "
+                             "score on generated images")
+    parser.add_argument("--max-per-label", type=int, default=500, metavar="N",
+                        help="real images read per column: at most N with and N without")
+    parser.add_argument("--probe-features", choices=("auto", "domain", "pixels"), default="auto",
+                        help="features of the probe: the MNIST/Fashion-MNIST domain classifier's, "
+                             "or pixels (≤32×32); auto = domain where it exists")
 
 
 def add_real_flags(parser) -> None:
@@ -206,25 +216,40 @@ def interpolate_real(args, start: int | str, end: int | str) -> None:
 
 # ----- arithmetic / traverse -----
 class Directions:
-    """Measures each named direction once per command."""
+    """Measures each named direction once per command; `scorers` keeps (what, image score) behind
+    each measured one (None for seed-labelled files), and `notes` what was learnt."""
 
     def __init__(self, generator, config, args) -> None:
         self.generator, self.config, self.args = generator, config, args
         self.cache: dict = {}
+        self.scorers: dict = {}
+        self.notes: list[str] = []
 
     def __call__(self, name: str):
         from ganforge.latent import directions as dirs
+        from ganforge.latent import probe
 
         if name not in self.cache:
-            args = self.args
+            args, dataset = self.args, self.config.image_dataset_name
             builtin = name in dirs.MEASURED or name.startswith("class:")
-            if args.labels and not builtin:
+            if args.labels and not builtin and probe.names_real_images(args.labels, args.images):
+                self.cache[name], scorer, notes = probe.direction_from_labelled_images(
+                    self.generator, args.labels, name, args.images, dataset=dataset,
+                    features=args.probe_features, max_per_label=args.max_per_label,
+                    n=args.samples, quantile=args.quantile, label=args.label)
+                self.scorers[name] = (f"probe P({name})", scorer.probability)
+                self.notes += notes
+            elif args.labels and not builtin:
+                if args.images:
+                    probe.labelled_images(args.labels, name, args.images)  # names no file: error
                 self.cache[name] = dirs.direction_from_attribute_file(
                     args.labels, name, self.generator.latent_dim)
+                self.scorers[name] = None
             else:
                 self.cache[name] = dirs.attribute_direction(
-                    self.generator, name, self.config.image_dataset_name, n=args.samples,
-                    quantile=args.quantile, label=args.label)
+                    self.generator, name, dataset, n=args.samples, quantile=args.quantile,
+                    label=args.label)
+                self.scorers[name] = (f"{name} score", dirs.attribute_scorer(name, dataset))
         return self.cache[name]
 
 
@@ -242,15 +267,15 @@ def cmd_arithmetic(args) -> None:
         raise GanforgeError('give --expr "[1,5,9] - [2] + [7]" (or --direction NAME to traverse)')
     generator, config, meta = load(args)
     real = real_images(generator, config, meta, args)
-    terms, vectors, result = evaluate_expression(args.expr, generator.latent_dim,
-                                                 Directions(generator, config, args), real)
+    directions = Directions(generator, config, args)
+    terms, vectors, result = evaluate_expression(args.expr, generator.latent_dim, directions, real)
     device = next(generator.parameters()).device
     latents = torch.cat([vectors, result[None]]).to(device)
     labels = None
     if generator.num_classes:
         labels = torch.tensor(arithmetic_classes(terms, real, args.label), device=device)
     images = generate(generator, latents, labels)
-    for note in real.notes:
+    for note in real.notes + directions.notes:
         print(f"  {note}")
     out = default_out(args, meta, "arithmetic.png")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -280,11 +305,19 @@ def cmd_traverse(args) -> None:
     strengths = parse_strengths(args.strength, args.steps)
     seeds = parse_ints(args.seeds, "--seeds")
     generator, config, meta = load(args)
-    direction = Directions(generator, config, args)(args.direction)
+    directions = Directions(generator, config, args)
+    direction = directions(args.direction)
     images = traverse(generator, direction, seeds, strengths, args.label)
     safe = "".join(c if c.isalnum() else "_" for c in args.direction)
     out = default_out(args, meta, f"traverse_{safe}.png")
     save_grid(images.reshape(-1, *images.shape[2:]), out, nrow=len(strengths))
+    for note in directions.notes:
+        print(f"  {note}")
     print(f"direction '{args.direction}': rows = seeds {', '.join(map(str, seeds))}; columns = "
           f"strength " + ", ".join(f"{s:+.2g}" for s in strengths) + " (latent standard deviations)")
+    if directions.scorers[args.direction] is not None:
+        what, scorer = directions.scorers[args.direction]
+        scores = [scorer(images[:, column]).float().mean().item()
+                  for column in range(len(strengths))]
+        print(f"  mean {what} per column: " + ", ".join(f"{v:.3g}" for v in scores))
     print(f"wrote {out}")

@@ -141,13 +141,21 @@ def attribute_direction(generator: torch.nn.Module, attribute: str, dataset: str
 
 # ----- CelebA-style attribute files -----
 def read_attribute_file(path: str | Path) -> tuple[list[str], list[str], torch.Tensor]:
-    """(attribute names, row names, N×A tensor of ±1) from a list_attr_celeba.txt-style file:
-    an optional count line, a header line of attribute names, then `name v1 v2 …` rows."""
-    file = Path(path)
+    """(attribute names, row names, N×A tensor of labels) from a label file:
+
+    * list_attr_celeba.txt style: an optional count line, a header line of attribute names, then
+      `name v1 v2 …` rows of integers (1/-1 or 1/0);
+    * CSV (a header line with commas): `file,col1,col2,…`, then `name,v1,v2,…` rows. A column of
+      integers is used as it is; a column of words (`file,kind` with rows `a.png,sneaker`) becomes
+      one ±1 column per word (`sneaker`: 1 where kind = sneaker, else -1)."""
+    file = Path(path).expanduser()
     if not file.is_file():
         raise GanforgeError(f"attribute file '{path}' not found; pass a list_attr_celeba.txt-style "
-                            f"file")
-    lines = [line.split() for line in file.read_text().splitlines() if line.strip()]
+                            f"file or a CSV file,attribute")
+    text = [line for line in file.read_text().splitlines() if line.strip()]
+    if text and "," in text[0]:
+        return read_csv_labels(file, text)
+    lines = [line.split() for line in text]
     if lines and len(lines[0]) == 1 and lines[0][0].isdigit():
         lines = lines[1:]
     if len(lines) < 3:
@@ -163,6 +171,39 @@ def read_attribute_file(path: str | Path) -> tuple[list[str], list[str], torch.T
     return names, [row[0] for row in rows], values
 
 
+def read_csv_labels(file: Path, lines: list[str]) -> tuple[list[str], list[str], torch.Tensor]:
+    """The CSV form of read_attribute_file (header `file,col1,…`)."""
+    import csv
+
+    table = [[cell.strip() for cell in row] for row in csv.reader(lines)]
+    header, rows = table[0], table[1:]
+    if len(header) < 2 or len(rows) < 2:
+        raise GanforgeError(f"CSV label file '{file}' needs a header like file,attribute and at "
+                            f"least two rows")
+    if any(len(row) != len(header) for row in rows):
+        raise GanforgeError(f"CSV label file '{file}': every row must have {len(header)} cells, "
+                            f"like its header {','.join(header)}")
+    names, columns = [], []
+    for index, column in enumerate(header[1:], start=1):
+        cells = [row[index] for row in rows]
+        if all(re.fullmatch(r"[-+]?\d+", cell) for cell in cells):
+            names.append(column)
+            columns.append([int(cell) for cell in cells])
+            continue
+        for word in sorted(set(cells)):
+            names.append(word)
+            columns.append([1 if cell == word else -1 for cell in cells])
+    return names, [row[0] for row in rows], torch.tensor(columns).T
+
+
+def attribute_column(path: str | Path, names: list[str], attribute: str) -> int:
+    """Index of `attribute` among a label file's columns, or a one-line error listing them."""
+    if attribute not in names:
+        shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+        raise GanforgeError(f"attribute '{attribute}' is not in '{path}'; its columns are: {shown}")
+    return names.index(attribute)
+
+
 def direction_from_attribute_file(path: str | Path, attribute: str, latent_dim: int) -> torch.Tensor:
     """Unit direction of `attribute` from a CelebA-style file labelling generated images by seed:
     each row name holds the seed (`123`, `000123.png`, `seed123.png`), whose latent is
@@ -170,18 +211,16 @@ def direction_from_attribute_file(path: str | Path, attribute: str, latent_dim: 
     from ganforge.latent.interpolate import seed_latents
 
     names, rows, values = read_attribute_file(path)
-    if attribute not in names:
-        raise GanforgeError(f"attribute '{attribute}' is not in '{path}'; it has: "
-                            f"{', '.join(names[:12])}")
+    column = attribute_column(path, names, attribute)
     seeds = []
     for row in rows:
         digits = re.findall(r"\d+", row)
         if not digits:
             raise GanforgeError(f"row '{row}' of '{path}' names no seed; name rows by the seed of "
-                                f"the generated image, e.g. 000123.png")
+                                f"the generated image (000123.png), or pass --images DIR if they "
+                                f"name real images")
         seeds.append(int(digits[-1]))
-    return unit(directions_from_labels(seed_latents(seeds, latent_dim),
-                                       values[:, names.index(attribute)]))
+    return unit(directions_from_labels(seed_latents(seeds, latent_dim), values[:, column]))
 
 
 @torch.no_grad()
