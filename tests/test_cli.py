@@ -39,6 +39,8 @@ def test_every_preset_trains_on_real_mnist(preset, data_dir, tmp_path):
     (["--lr-g", "-0.1"], "lr_g"),
     (["--batch-size", "0"], "batch_size"),
     (["--batch-size", "many"], "invalid int value"),
+    (["--augment", "ada", "--ada-target", "1.5"], "ada_target=1.5; it must be in (0, 1)"),
+    (["--ada-target", "0"], "ada_target=0.0; it must be in (0, 1)"),
     (["--dataset", "folder:/no/such/folder"], "does not exist"),
     (["--dataset", "fashion-mnist", "--data-dir", "/no/such/dir"], "FashionMNIST/raw"),
     (["--config", "/no/such.yaml"], "not found"),

@@ -4,7 +4,14 @@ import torch
 from PIL import Image
 
 from ganforge.data import InMemoryBatches, load_dataset, select
-from ganforge.data.augment import advanced, basic, build_augmentation, diff_cutout, random_shift
+from ganforge.data.augment import (
+    AdaptiveAugment,
+    advanced,
+    basic,
+    build_augmentation,
+    diff_cutout,
+    random_shift,
+)
 from ganforge.data.datasets import bundled_mnist, to_float, to_uint8
 from ganforge.errors import GanforgeError
 from tests.conftest import needs_fashion, needs_mnist
@@ -185,3 +192,22 @@ def test_augmentation_transforms_each_image_in_place(mode):
     augment_real, augment_d = build_augmentation(mode, flips_allowed=True)
     out = augment_d(augment_real(images))
     torch.testing.assert_close(out.flatten(1).max(dim=1).values, values, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ada_augmentation_is_the_identity_at_p0_and_changes_every_image_at_p1(channels):
+    torch.manual_seed(0)
+    images = torch.rand(256, channels, 28, 28) * 2 - 1
+    real, d_input = build_augmentation("ada", flips_allowed=False)
+    assert real(images) is images and isinstance(d_input, AdaptiveAugment)
+    assert torch.equal(d_input(images), images)  # ADA starts at p = 0
+    changed = (AdaptiveAugment(1.0)(images) != images).flatten(1).any(1)
+    assert changed.all()
+    # each transform is drawn per image: at p = ½ about (½)^transforms images are left as they are
+    untouched = (AdaptiveAugment(0.5)(images) == images).flatten(1).all(1).float().mean()
+    expected = 0.5 ** (2 if channels == 1 else 3)
+    assert expected - 0.1 < untouched < expected + 0.1
+    # differentiable, like DiffAugment: G's gradient passes through it
+    fakes = images.clone().requires_grad_(True)
+    AdaptiveAugment(1.0)(fakes).sum().backward()
+    assert fakes.grad is not None and fakes.grad.abs().sum() > 0

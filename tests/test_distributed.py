@@ -40,6 +40,8 @@ def weights_digest(trainer) -> str:
         for name, tensor in module.state_dict().items():
             digest.update(f"{prefix}/{name}".encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    if trainer.ada is not None:  # --augment ada: p and r_t must agree across the ranks too
+        digest.update(torch.stack([trainer.ada.p, trainer.ada.rt]).cpu().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -129,6 +131,15 @@ else:
             for key in ("loss_d", "loss_g", "d_real", "d_fake"):
                 assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["digests.jsonl", "one", "two"]
+
+    def test_ada_p_is_the_same_on_every_rank(data_dir, tmp_path):
+        """Each rank scores its own real images, but r_t is averaged over the ranks: p and r_t
+        (in every step's digest) never differ, and p moves."""
+        run = tmp_path / "ada"
+        torchrun(config_flags(data_dir, run, 8, augment="ada", ada_interval=2, ada_kimg=0.2),
+                 tmp_path / "digests.jsonl")
+        assert_ranks_identical(tmp_path / "digests.jsonl", range(1, STEPS + 1))
+        assert any(r["ada_p"] > 0 for r in read_jsonl(run / "metrics.jsonl"))
 
     def test_resume_under_torchrun_is_exact(data_dir, tmp_path):
         """Dropout on: each rank's own random stream must come back from the checkpoint."""

@@ -45,6 +45,28 @@ def test_resume_is_bit_exact(data_dir, tmp_path):
     assert any(k.startswith("opt_G/") for k in straight) and "rng/torch" in straight
 
 
+@pytest.mark.slow
+def test_ada_resume_is_bit_exact(data_dir, tmp_path):
+    """--augment ada: p, r_t and the half-finished interval's sums (step 10 is inside an interval
+    of 3 steps) are saved and restored, so 10 + 10 steps equal 20, and p has moved."""
+    ada = dict(augment="ada", ada_interval=3, ada_kimg=0.2)
+    assert train(data_dir, tmp_path / "straight", steps=20, **ada) == 0
+    assert train(data_dir, tmp_path / "split", steps=10, **ada) == 0
+    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "20") == 0
+    straight, split = checkpoint_tensors(tmp_path / "straight"), checkpoint_tensors(
+        tmp_path / "split")
+    assert straight.keys() == split.keys()
+    assert [k for k in straight if not torch.equal(straight[k], split[k])] == []
+    assert {"ada/p", "ada/rt", "ada/sign_sum", "ada/count"} <= straight.keys()
+    assert 0 < float(straight["ada/p"]) < 1
+    records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text()
+               .splitlines()]
+    straight_records = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl")
+                        .read_text().splitlines()]
+    assert [(r["ada_p"], r["ada_rt"]) for r in records] == [
+        (r["ada_p"], r["ada_rt"]) for r in straight_records]
+
+
 SIGNAL_POINTS = {  # where inside a step the signal lands: (method, before or after it runs)
     "before D": ("discriminator_step", "before"),
     "after D's update, before G's": ("discriminator_step", "after"),

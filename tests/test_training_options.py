@@ -4,6 +4,7 @@ The architecture options themselves (residual D, upconv G, spectral norm, projec
 tested in test_models.py."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -153,3 +154,90 @@ def test_mode_seeking_pairs_share_their_class_and_reach_g(data_dir, tmp_path):
     labels, half = seen[0], len(seen[0]) // 2
     assert torch.equal(labels[:half], labels[half:2 * half]) and len(labels.unique()) > 1
     assert not all(torch.equal(a, b) for a, b in zip(plain.G.parameters(), seeking.G.parameters()))
+
+
+# ----- adaptive discriminator augmentation -----
+def ada_controller(**overrides):
+    from ganforge.training.ada import AdaController
+    from ganforge.training.distributed import DistributedContext
+
+    config = build_config(overrides=dict(augment="ada", batch_size=16, steps=10, **overrides))
+    return AdaController(augment.AdaptiveAugment(), config, torch.device("cpu"),
+                         DistributedContext.single())
+
+
+def run_interval(ada, step: int, scores: list[float]) -> float:
+    """Feed the scripted raw real scores to each of the interval's steps; p after the last."""
+    for at in range(step - ada.interval + 1, step + 1):
+        ada.observe(torch.tensor(scores))
+        ada.after_step(at)
+    return float(ada.p)
+
+
+def test_ada_p_rises_when_d_is_overconfident_on_reals_and_falls_otherwise():
+    """Batch 16 × 2 steps per interval / (1 kimg · 1000) = 0.032 per adjustment, target 0.6."""
+    from ganforge.training.ada import MAX_P
+
+    ada = ada_controller(ada_kimg=1.0, ada_interval=2, ada_target=0.6)
+    assert ada.adjustment == pytest.approx(0.032)
+    overconfident = [3.0, 0.2, 1.0, 0.1, 5.0, -2.0]  # signs mostly positive: (5 - 1) / 6 > 0.6
+    unsure = [3.0, -0.2, 1.0, -0.1, 0.4]  # (3 - 2) / 5 = 0.2 < 0.6
+    ada.observe(torch.tensor(overconfident))
+    ada.after_step(1)  # mid-interval: nothing changes yet
+    assert float(ada.p) == 0
+    ada.after_step(2)
+    assert float(ada.p) == pytest.approx(0.032) and float(ada.rt) == pytest.approx(4 / 6)
+    assert run_interval(ada, 4, overconfident) == pytest.approx(0.064)
+    assert run_interval(ada, 6, unsure) == pytest.approx(0.032)
+    assert float(ada.rt) == pytest.approx(0.2)
+    for step in range(10, 200, 2):  # clamped: never below 0 …
+        run_interval(ada, step, unsure)
+    assert float(ada.p) == 0
+    for step in range(200, 400, 2):  # … and never 1 or more
+        run_interval(ada, step, overconfident)
+    assert float(ada.p) == pytest.approx(MAX_P) and MAX_P < 1
+
+
+def test_ada_reads_raw_real_scores_in_the_trainer_and_logs_p_and_rt(data_dir, tmp_path,
+                                                                    monkeypatch):
+    """D scripted to score every real image +5 (fakes -5): p rises by one adjustment per
+    interval; scored -5, it falls back. Both are logged with every training record."""
+    t = trainer(data_dir, tmp_path, augment="ada", ada_interval=1, ada_kimg=0.16)
+    sign = [1.0]
+
+    def scripted(module, args, scores):
+        if len(scores) == 2 * t.config.batch_size:  # D's own step: real then fake
+            half = t.config.batch_size
+            return torch.cat([torch.full_like(scores[:half], 5 * sign[0]),
+                              torch.full_like(scores[half:], -5.0)]) + 0 * scores
+        return scores
+
+    t.D.register_forward_hook(scripted)
+    for _ in range(3):
+        t.train_step()
+    assert float(t.ada.p) == pytest.approx(0.3) and float(t.ada.rt) == 1.0
+    sign[0] = -1.0
+    t.train_step()
+    assert float(t.ada.p) == pytest.approx(0.2) and float(t.ada.rt) == -1.0
+    stats = t.flush_stats()
+    assert stats["ada_p"] == pytest.approx(0.2) and stats["ada_rt"] == -1.0
+    other = trainer(data_dir, tmp_path, augment="diffaug")
+    other.train_step()
+    assert other.ada is None and set(other.flush_stats()) == {"loss_d", "loss_g", "d_real", "d_fake"}
+
+
+def test_ada_p_and_rt_are_in_metrics_jsonl_and_the_dynamics(data_dir, tmp_path):
+    from ganforge.report.dynamics import format_table, run_dynamics
+
+    run = tmp_path / "run"
+    assert train(data_dir, run, augment="ada", steps=20, ada_kimg=0.05) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all("ada_p" in r and "ada_rt" in r for r in records)
+    assert all(0 <= r["ada_p"] < 1 and -1 <= r["ada_rt"] <= 1 for r in records)
+    assert any(r["ada_p"] > 0 for r in records)
+    result, figure = run_dynamics(run, window=8)
+    assert figure.exists() and "ada_p" in result.signals
+    table = format_table(result)
+    assert "ADA p" in table and "ADA r_t" in table
+    rt_row = next(r for r in result.rows if r["signal"] == "ada_rt")
+    assert rt_row["equilibrium"] == 0.6  # r_t's reference is the run's target

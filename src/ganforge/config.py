@@ -39,7 +39,12 @@ class Config:
     channels: int = option(0, "1 (grayscale) or 3 (RGB); 0 = dataset's own")
     subset: float = option(1.0, "fraction of the training set to use, in (0, 1]")
     classes: str = option("", "comma-separated class indices to keep, e.g. '0,1'; empty = all")
-    augment: str = option("none", "none|basic|advanced|diffaug")
+    augment: str = option("none", "none|basic|advanced|diffaug|ada")
+    ada_target: float = option(0.6, "ada: target of the overfitting heuristic r_t = mean "
+                                    "sign(D(real)); p rises while r_t is above it; in (0, 1)")
+    ada_kimg: float = option(100.0, "ada: thousands of real images over which p can move by 1 "
+                                    "(100: 0 to 1 in 1,563 steps of batch 64)")
+    ada_interval: int = option(4, "ada: steps between adjustments of p")
     # --- model ---
     model: str = option("dcgan", "architecture, see `ganforge models`")
     latent_dim: int = option(100, "size of the noise vector z")
@@ -236,7 +241,7 @@ def validate(config: Config) -> None:
         if value not in choices:
             raise GanforgeError(f"bad value {key}={value!r}; choose one of: {', '.join(choices)}")
     positive = ("batch_size", "latent_dim", "hidden_dim", "depth", "width", "d_steps",
-                "log_every", "checkpoint_every", "grid_size", "eval_n")
+                "log_every", "checkpoint_every", "grid_size", "eval_n", "ada_kimg", "ada_interval")
     for key in positive:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
@@ -256,6 +261,9 @@ def validate(config: Config) -> None:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be in [0, 1)")
     if not 0 <= config.dropout < 1 or not 0 <= config.label_smoothing < 0.5:
         raise GanforgeError("bad value: dropout must be in [0, 1) and label_smoothing in [0, 0.5)")
+    if not 0 < config.ada_target < 1:
+        raise GanforgeError(f"bad value ada_target={config.ada_target}; it must be in (0, 1), "
+                            "e.g. 0.6 (the ADA paper's)")
     if not 0 <= config.lr_decay <= 1:
         raise GanforgeError(f"bad value lr_decay={config.lr_decay}; it must be in [0, 1]")
     if not 0 < config.subset <= 1:

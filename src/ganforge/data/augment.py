@@ -6,6 +6,9 @@
             the dataset allows them (not for digits) — the training-stability write-up's advanced one.
 - diffaug:  DiffAugment (Zhao et al. 2020): translation, cutout and, for RGB, colour jitter, applied
             differentiably to every image the discriminator sees, real and fake alike.
+- ada:      adaptive discriminator augmentation (Karras et al. 2020) with DiffAugment's transforms:
+            each transform is applied to each D input, real and fake, with probability p; the
+            trainer adjusts p from D's overfitting (ganforge.training.ada).
 
 Geometric transforms are one `affine_grid` + `grid_sample` over the whole batch. Images are in
 [-1, 1] with -1 as background, so out-of-frame pixels are filled with -1.
@@ -97,6 +100,28 @@ def diffaug(images: torch.Tensor) -> torch.Tensor:
     return diff_cutout(diff_translation(images))
 
 
+class AdaptiveAugment:
+    """ADA's augmentation of every discriminator input: translation, cutout and, for RGB, colour
+    jitter, each applied to each image independently with probability `p` (a 0-dim tensor on the
+    training device, so that changing it needs no host synchronisation).
+
+    Every transform is computed for the whole batch and kept where a per-image draw falls below p,
+    so the random numbers drawn do not depend on p, and p = 0 returns the images unchanged."""
+
+    def __init__(self, p: float | torch.Tensor = 0.0) -> None:
+        self.p = torch.as_tensor(p, dtype=torch.float32)
+
+    def chosen(self, images: torch.Tensor) -> torch.Tensor:
+        """Which images (N×1×1×1, bool) one transform applies to."""
+        return (torch.rand(images.shape[0], 1, 1, 1, device=images.device) < self.p)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 3:
+            images = torch.where(self.chosen(images), diff_color(images), images)
+        images = torch.where(self.chosen(images), diff_translation(images), images)
+        return torch.where(self.chosen(images), diff_cutout(images), images)
+
+
 # name -> (flips allowed by the dataset -> (augmentation of real training images, augmentation of
 # every discriminator input, real and fake))
 AUGMENTATIONS: Registry[Callable[[bool], tuple[Augment, Augment]]] = Registry("augmentation")
@@ -104,6 +129,7 @@ AUGMENTATIONS.register("none")(lambda flips_allowed: (identity, identity))
 AUGMENTATIONS.register("basic")(lambda flips_allowed: (basic, identity))
 AUGMENTATIONS.register("advanced")(lambda flips_allowed: (advanced(flips_allowed), identity))
 AUGMENTATIONS.register("diffaug")(lambda flips_allowed: (identity, diffaug))
+AUGMENTATIONS.register("ada")(lambda flips_allowed: (identity, AdaptiveAugment()))
 
 
 def build_augmentation(name: str, flips_allowed: bool) -> tuple[Augment, Augment]:

@@ -181,11 +181,13 @@ def find_checkpoint(source: str | Path, which: str = "last") -> Path:
 def training_tensors(modules: dict[str, torch.nn.Module | None],
                      optimizers: dict[str, torch.optim.Optimizer], noise_state: torch.Tensor,
                      data_state: dict[str, torch.Tensor],
-                     rank_rng: list[dict[str, torch.Tensor]] | None = None
+                     rank_rng: list[dict[str, torch.Tensor]] | None = None,
+                     ada: dict[str, torch.Tensor] | None = None
                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, optimiser metadata by name) of everything an exact resume needs: module weights
     (`G/…`, `D/…`, `G_ema/…`), optimiser states, this process's random states (`rng/…`), the
-    noise stream, every other rank's states (`rng/rank{r}/…`) and the data order (`data/…`)."""
+    noise stream, every other rank's states (`rng/rank{r}/…`), the data order (`data/…`) and,
+    under --augment ada, the augmentation probability and its statistic (`ada/…`)."""
     tensors: dict[str, torch.Tensor] = {}
     for prefix, module in modules.items():
         if module is not None:
@@ -200,6 +202,7 @@ def training_tensors(modules: dict[str, torch.nn.Module | None],
         if rank:  # rank 0's states are this process's, stored above
             tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in states.items()})
     tensors.update({f"data/{k}": v for k, v in data_state.items()})
+    tensors.update({f"ada/{k}": v for k, v in (ada or {}).items()})
     return tensors, optimizer_meta
 
 
@@ -209,6 +212,14 @@ def noise_state(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def data_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len("data/"):]: v for k, v in tensors.items() if k.startswith("data/")}
+
+
+def ada_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The `ada/…` tensors; KeyError('ada/p') when the checkpoint has none."""
+    state = {k[len("ada/"):]: v for k, v in tensors.items() if k.startswith("ada/")}
+    if not state:
+        raise KeyError("ada/p")
+    return state
 
 
 def rank_rng_tensors(tensors: dict[str, torch.Tensor], rank: int

@@ -10,6 +10,10 @@ amplitude is √2 · standard deviation (exact for a sine) and its period is the
 autocorrelation peak after the first zero crossing (refined by a parabola through the peak), in
 training steps. A window whose autocorrelation has no clear peak (below 0.2, or below three
 standard errors of white noise, 3/√(n − lag)) reports no period.
+
+Runs trained with --augment ada also log ADA's augmentation probability p and its overfitting
+statistic r_t; they get rows of their own (r_t's reference is the run's --ada-target) and a panel
+of the figure.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from ganforge.errors import GanforgeError
 from ganforge.generation.rundir import RunDir
 
 SIGNALS = ("loss_d", "loss_g", "d_real", "d_fake")
+ADA_SIGNALS = ("ada_p", "ada_rt")  # logged under --augment ada
 LABELS = {"loss_d": "L_D", "loss_g": "L_G", "d_real": "D(x)", "d_fake": "D(G(z))",
-          "distance": "distance"}
+          "distance": "distance", "ada_p": "ADA p", "ada_rt": "ADA r_t"}
 LN2 = math.log(2)
 EQUILIBRIA = {
     "bce": {"loss_d": 2 * LN2, "loss_g": LN2, "d_real": 0.5, "d_fake": 0.5},
@@ -46,6 +51,7 @@ class Dynamics:
     spacing: float  # steps between points
     windows: list[dict[str, Any]] = field(default_factory=list)  # per window: centre, stats
     rows: list[dict[str, Any]] = field(default_factory=list)  # the table
+    references: dict[str, float] = field(default_factory=dict)  # per signal, where known
 
 
 def detrend(values: np.ndarray) -> np.ndarray:
@@ -92,20 +98,21 @@ def oscillation(values: np.ndarray, spacing: float = 1.0) -> tuple[float, float 
     return amplitude, float((lag + offset) * spacing)
 
 
-def load_records(run: Path) -> tuple[list[dict[str, Any]], str]:
-    """Training records of a run folder (or a metrics.jsonl file) and the run's loss name."""
+def load_records(run: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Training records of a run folder (or a metrics.jsonl file) and the run's config."""
     run = Path(run)
     folder = RunDir(run.parent if run.is_file() else run)
     if not folder.metrics_file.exists():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; pass a run folder written by "
                             f"`ganforge train`")
     records = [r for r in folder.read_metrics() if all(k in r for k in SIGNALS)]
-    return records, folder.read_config().get("loss", "bce")
+    return records, folder.read_config()
 
 
 def analyze(records: list[dict[str, Any]], loss: str = "bce",
-            window: int = DEFAULT_WINDOW) -> Dynamics:
-    """Resample the logged signals onto a uniform step grid and measure them per window."""
+            window: int = DEFAULT_WINDOW, ada_target: float = 0.6) -> Dynamics:
+    """Resample the logged signals onto a uniform step grid and measure them per window
+    (ADA's p and r_t too when every record has them; r_t's reference is `ada_target`)."""
     if len(records) < 4:
         raise GanforgeError(f"only {len(records)} logged training records; dynamics need at "
                             f"least 4 — train longer or lower --log-every")
@@ -116,13 +123,17 @@ def analyze(records: list[dict[str, Any]], loss: str = "bce",
     steps = steps[order]
     spacing = float(np.median(np.diff(steps))) or 1.0
     grid = np.arange(steps[0], steps[-1] + spacing / 2, spacing)
+    names = SIGNALS + tuple(k for k in ADA_SIGNALS if all(k in r for r in records))
     signals = {name: np.interp(grid, steps, np.array([records[i][name] for i in order], float))
-               for name in SIGNALS}
+               for name in names}
     equilibrium = EQUILIBRIA.get(loss)
     if equilibrium:
         signals["distance"] = np.sqrt(sum((signals[k] - equilibrium[k]) ** 2 for k in SIGNALS))
     window = min(window, len(grid))
     result = Dynamics(loss, equilibrium, grid, signals, window, spacing)
+    result.references = {**(equilibrium or {}), "distance": 0.0}
+    if "ada_rt" in signals:
+        result.references["ada_rt"] = ada_target
     hop = max(1, window // 2)
     starts = list(range(0, len(grid) - window + 1, hop))
     if starts[-1] != len(grid) - window:
@@ -139,7 +150,7 @@ def analyze(records: list[dict[str, Any]], loss: str = "bce",
     first, last = result.windows[0], result.windows[-1]
     for name in signals:
         periods = [w[name]["period"] for w in result.windows if w[name]["period"] is not None]
-        target = 0.0 if name == "distance" else (equilibrium or {}).get(name)
+        target = result.references.get(name)
         result.rows.append({
             "signal": name,
             "equilibrium": target,
@@ -198,8 +209,12 @@ def plot(result: Dynamics, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     eq = result.equilibrium or {}
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4))
-    (outputs, losses), (distance, amplitude) = axes
+    ada = "ada_p" in result.signals
+    fig = plt.figure(figsize=(11, 9.6 if ada else 6.4))
+    grid = fig.add_gridspec(3 if ada else 2, 2)
+    outputs, losses = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    distance, amplitude = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    axes = [outputs, losses, distance, amplitude]
     steps = result.steps
     for name, colour in (("d_real", "C0"), ("d_fake", "C1")):
         outputs.plot(steps, result.signals[name], color=colour, label=LABELS[name])
@@ -225,7 +240,16 @@ def plot(result: Dynamics, out: Path) -> Path:
                        ms=3, color=f"C{index}", label=LABELS[name])
     amplitude.set(title=f"oscillation amplitude ({result.window}-point windows)",
                   xlabel="step (window centre)")
-    for axis in axes.flat:
+    if ada:
+        panel = fig.add_subplot(grid[2, :])
+        panel.plot(steps, result.signals["ada_p"], color="C5", label="p (augmentation probability)")
+        panel.plot(steps, result.signals["ada_rt"], color="C6", alpha=0.7,
+                   label="r_t = E[sign D(x)] over each adjustment interval")
+        panel.axhline(result.references["ada_rt"], color="C6", ls="--", lw=1,
+                      label=f"r_t target {result.references['ada_rt']:g}")
+        panel.set(title="adaptive discriminator augmentation", xlabel="step")
+        axes.append(panel)
+    for axis in axes:
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=8)
@@ -239,7 +263,7 @@ def plot(result: Dynamics, out: Path) -> Path:
 def run_dynamics(run: str | Path, window: int = DEFAULT_WINDOW,
                  out: str | Path | None = None) -> tuple[Dynamics, Path]:
     """Analyse a run folder and save its figure (default RUN/dynamics.png)."""
-    records, loss = load_records(Path(run))
-    result = analyze(records, loss, window)
+    records, config = load_records(Path(run))
+    result = analyze(records, config.get("loss", "bce"), window, config.get("ada_target", 0.6))
     folder = Path(run).parent if Path(run).is_file() else Path(run)
     return result, plot(result, Path(out) if out else folder / "dynamics.png")

@@ -298,13 +298,16 @@ def dynamics_section(run: Path, window: int) -> Section | None:
 
     if not RunDir(run).metrics_file.exists():
         return None
-    records, loss = load_records(run)
+    records, config = load_records(run)
     if len(records) < 4:
         return None
-    result = analyze(records, loss, window)
+    result = analyze(records, config.get("loss", "bce"), window, config.get("ada_target", 0.6))
     section = Section("Training dynamics")
+    caption = "Distance from the BCE equilibrium and oscillation"
+    if "ada_p" in result.signals:
+        caption += "; adaptive augmentation: p and r_t against its target"
     section.blocks.append(Image(figure_bytes(lambda path: plot(result, path), "dynamics.png"),
-                                "dynamics.png", "Distance from the BCE equilibrium and oscillation"))
+                                "dynamics.png", caption))
     head, rows = table_rows(result)
     section.blocks.append(Table(head, rows, id="dynamics"))
     return section

@@ -39,6 +39,7 @@ from ganforge.losses import build_loss
 from ganforge.metrics.catalog import training_log_keys
 from ganforge.metrics.evaluate import fid_text
 from ganforge.models import ModelSpec, build_models
+from ganforge.training.ada import AdaController
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.interrupts import StopRequests
 from ganforge.training.outputs import Outputs, RunOutputs
@@ -182,6 +183,8 @@ class Trainer:
         self.loss = build_loss(config)
         self.augment_real, self.augment_d = build_augmentation(config.augment,
                                                                self.data.flips_allowed)
+        self.ada = (AdaController(self.augment_d, config, self.device, self.dist)
+                    if config.augment == "ada" else None)
         self.batches = InMemoryBatches(self.data, config.batch_size, config.seed, self.device,
                                        self.dist.rank, self.dist.world_size)
         # the noise stream is global (same on every rank), each rank keeps its slice of it
@@ -254,6 +257,8 @@ class Trainer:
             self.update_ema()
         self.record(loss_d, loss_g, d_real, d_fake)
         self.step += 1
+        if self.ada is not None:
+            self.ada.after_step(self.step)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -296,6 +301,8 @@ class Trainer:
         with self.autocast():
             scores = self.D_train(torch.cat([real_in, fake_in]), both_labels).float()
             scores_real, scores_fake = scores.split(len(real_in))
+            if self.ada is not None:
+                self.ada.observe(scores_real)
             loss = self.loss.discriminator_total(self.D, real_in, fake_in, scores_real,
                                                  scores_fake, labels)
         self.update(loss, self.opt_D, self.scaler_D)
@@ -354,6 +361,8 @@ class Trainer:
                 "the last good checkpoint is kept — lower the learning rates or try "
                 "--loss hinge / --spectral-norm d, then --resume")
         self.last_stats = dict(zip(STAT_NAMES, rows.mean(0).tolist()))
+        if self.ada is not None:
+            self.last_stats.update(self.ada.stats())
         return self.last_stats
 
     def log(self, stats: dict[str, float], elapsed: float) -> None:
@@ -375,7 +384,8 @@ class Trainer:
         tensors, optimizer_meta = ckpt.training_tensors(
             {"G": self.G, "D": self.D, "G_ema": self.G_ema},
             {"opt_G": self.opt_G, "opt_D": self.opt_D}, self.noise_generator.get_state(),
-            self.batches.state_dict(), rank_rng)
+            self.batches.state_dict(), rank_rng,
+            self.ada.state() if self.ada is not None else None)
         meta = {
             "config": self.config.to_dict(),
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
@@ -414,6 +424,8 @@ class Trainer:
         self.batches.load_state_dict(ckpt.data_state(tensors))
         self.restore_rank_rng(tensors, meta["step"])
         self.noise_generator.set_state(ckpt.noise_state(tensors))
+        if self.ada is not None:
+            self.ada.load_state(ckpt.ada_state(tensors))
         if self.scaler_G is not None and "scalers" in meta:
             self.scaler_G.load_state_dict(meta["scalers"]["G"])
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
