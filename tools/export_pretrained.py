@@ -15,6 +15,7 @@ import json
 import time
 
 import ganforge
+from ganforge.checksums import sha256_file
 from ganforge.generation import pretrained
 from ganforge.generation.restore import default_checkpoint
 from ganforge.generation.rundir import RunDir
@@ -42,7 +43,7 @@ def main() -> None:
     summary = RunDir(args.run).read_summary() or {}
     manifest = pretrained.read_manifest()
     manifest[args.name] = {
-        "file": out.name, "sha256": pretrained.sha256_file(out),
+        "file": out.name, "sha256": sha256_file(out),
         "size_bytes": out.stat().st_size, "dtype": "float16", "dataset": meta["config"]["dataset"],
         "model": meta["config"]["model"], "conditional": bool(meta["spec"]["num_classes"]),
         "trained_with": {"command": args.command, "checkpoint": checkpoint.name,

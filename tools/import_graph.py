@@ -19,7 +19,7 @@ PACKAGE = ROOT / "src" / "ganforge"
 
 # lowest first; a module belongs to the first layer with a matching prefix
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("errors", "registry", "cache", "device", "config", "data", "models", "losses")),
+    ("core", ("errors", "registry", "cache", "checksums", "device", "config", "data", "models", "losses")),
     ("generation", ("generation",)),
     ("metrics", ("metrics", "evaluation")),
     ("training", ("training",)),

@@ -10,7 +10,6 @@ checksum is checked before every load, so a damaged or swapped file is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ganforge.checksums import sha256_file
 from ganforge.errors import GanforgeError
 from ganforge.generation.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.registry import unknown_choice_message
@@ -36,14 +36,6 @@ def read_manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def names() -> list[str]:
     return sorted(read_manifest())
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pretrained_path(name: str, folder: Path | None = None) -> Path:

@@ -12,7 +12,6 @@ instead of silently producing different numbers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -22,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ganforge.checksums import sha256_file
 from ganforge.data.datasets import convert_channels, resize_uint8, to_float
 from ganforge.errors import GanforgeError
 
@@ -134,14 +134,6 @@ def weights_dir() -> Path:
 
 def weights_file(dataset: str, network: str = "domain") -> str:
     return f"{dataset}-{NETWORKS[network][1]}.safetensors"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(folder: Path | None = None) -> dict:
