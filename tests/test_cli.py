@@ -189,3 +189,13 @@ def test_default_preset_on_a_dataset_without_domain_evaluator_stops_before_train
                "--eval-every", "0", "--steps", "2", "--batch-size", "4", "--image-size", "32",
                "--no-progress",
                "--no-tensorboard") == 0
+
+
+@pytest.mark.parametrize("command, flag", [("train", "--features"), ("evaluate", "--features"),
+                                           ("sweep", "--eval-features")])
+def test_every_feature_network_is_offered_by_every_command(command, flag, capsys):
+    """Choices come from the FEATURES registry, so a new evaluator (domain2) is offered everywhere."""
+    from ganforge.metrics.features import FEATURES
+    assert cli(command, "--help") == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert f"{flag} {{{','.join(FEATURES.names())}}}" in usage

@@ -8,6 +8,7 @@ from pathlib import Path
 from ganforge.cli.common import add_config_flags
 from ganforge.config import CONFIG_FIELDS, PRESETS
 from ganforge.errors import GanforgeError
+from ganforge.metrics.features import FEATURES
 from ganforge.sweep import default_out, parse_grid, run_sweep, sweep_table
 
 
@@ -28,7 +29,7 @@ def register(commands) -> None:
     sweep.add_argument("--seeds", type=int, default=1,
                        help="train every combination with S seeds (--seed S0 … S0+S-1) and "
                             "tabulate mean ± sd, marking what differs beyond the seed noise")
-    sweep.add_argument("--eval-features", dest="sweep_features", choices=("domain", "inception"),
+    sweep.add_argument("--eval-features", dest="sweep_features", choices=FEATURES.names(),
                        help="feature network for FID (default: the run's)")
     add_config_flags(sweep)
     # replaces the config field's flag: one count for the final evaluation of every combination
