@@ -43,6 +43,27 @@ def test_dcgan_follows_seed_001_architecture():
     assert dropouts == [0.3, 0.3]
 
 
+@pytest.mark.parametrize("size", [28, 32, 64])
+@pytest.mark.parametrize("kernel", [3, 7])
+def test_dcgan_kernel_size_keeps_shapes_and_sets_every_kernel(size, kernel):
+    config = Config(model="dcgan", width=8, kernel_size=kernel, steps=1)
+    generator, discriminator = build_models(config, ModelSpec(1, size, 10))
+    labels = torch.randint(0, 10, (3,))
+    images = generator(torch.randn(3, 100), labels)
+    assert images.shape == (3, 1, size, size)
+    assert discriminator(images, labels).shape == (3,)
+    convs = [m for m in [*generator.modules(), *discriminator.modules()]
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convs and all(m.kernel_size == (kernel, kernel) for m in convs)
+
+
+@pytest.mark.parametrize("kernel", [4, 1, 0])
+def test_even_or_tiny_kernel_size_is_refused(kernel):
+    from ganforge.config import build_config
+    with pytest.raises(GanforgeError, match=f"kernel_size={kernel}; it must be odd and >= 3"):
+        build_config(None, None, {"kernel_size": kernel, "steps": 1})
+
+
 def test_mlp_widths_follow_hidden_dim_and_depth():
     config = Config(model="mlp", hidden_dim=16, depth=4, latent_dim=100, steps=1)
     generator, _ = build_models(config, ModelSpec(1, 28, 0))

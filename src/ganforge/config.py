@@ -51,6 +51,8 @@ class Config:
     hidden_dim: int = option(256, "width of the first hidden layer of MLP models (units)")
     depth: int = option(3, "number of hidden layers of MLP models")
     width: int = option(64, "base channel count of convolutional models")
+    kernel_size: int = option(5, "dcgan: side of every convolution kernel, odd (5 as in the "
+                                 "TensorFlow tutorial; 3 costs about a third of the arithmetic)")
     residual: str = option("g", "resnet only: residual blocks in g (generator) or gd (both)")
     dropout: float = option(0.3, "dropout probability in the discriminator")
     conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
@@ -268,6 +270,9 @@ def validate(config: Config) -> None:
         raise GanforgeError(f"bad value lr_decay={config.lr_decay}; it must be in [0, 1]")
     if not 0 < config.subset <= 1:
         raise GanforgeError(f"bad value subset={config.subset}; it must be in (0, 1]")
+    if config.kernel_size < 3 or config.kernel_size % 2 == 0:
+        raise GanforgeError(f"bad value kernel_size={config.kernel_size}; it must be odd and >= 3, "
+                            "e.g. 3 or 5")
     if config.channels not in (0, 1, 3):
         raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
     if config.steps == 0 and config.epochs == 0 and not config.minutes:

@@ -29,10 +29,16 @@ def start_size(image_size: int) -> int:
                         "use 28, 32, 64, 128 (7·2^k or 4·2^k)")
 
 
-def up_block(channels_in: int, channels_out: int, stride: int) -> list[nn.Module]:
+def up_conv(channels_in: int, channels_out: int, kernel: int, stride: int,
+            bias: bool = True) -> nn.ConvTranspose2d:
+    """A transposed convolution that multiplies the side by `stride` (odd kernel)."""
+    return nn.ConvTranspose2d(channels_in, channels_out, kernel, stride, padding=kernel // 2,
+                              output_padding=stride - 1, bias=bias)
+
+
+def up_block(channels_in: int, channels_out: int, kernel: int, stride: int) -> list[nn.Module]:
     return [
-        nn.ConvTranspose2d(channels_in, channels_out, 5, stride, padding=2,
-                           output_padding=stride - 1, bias=False),
+        up_conv(channels_in, channels_out, kernel, stride, bias=False),
         nn.BatchNorm2d(channels_out),
         nn.LeakyReLU(0.2, inplace=True),
     ]
@@ -40,7 +46,7 @@ def up_block(channels_in: int, channels_out: int, stride: int) -> list[nn.Module
 
 class DCGANGenerator(Generator):
     def __init__(self, latent_dim: int, width: int, channels: int, image_size: int,
-                 num_classes: int = 0) -> None:
+                 num_classes: int = 0, kernel: int = 5) -> None:
         super().__init__(latent_dim, num_classes)
         self.start = start_size(image_size)
         self.start_channels = 4 * width
@@ -51,11 +57,10 @@ class DCGANGenerator(Generator):
         )
         n_up = int(math.log2(image_size // self.start))
         widths = [2 * width] + [max(width // 2**i, 16) for i in range(n_up - 1)]
-        layers = up_block(self.start_channels, widths[0], stride=1)
+        layers = up_block(self.start_channels, widths[0], kernel, stride=1)
         for channels_in, channels_out in zip(widths, widths[1:]):
-            layers += up_block(channels_in, channels_out, stride=2)
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 5, 2, padding=2, output_padding=1),
-                   nn.Tanh()]
+            layers += up_block(channels_in, channels_out, kernel, stride=2)
+        layers += [up_conv(widths[-1], channels, kernel, stride=2), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def synthesize(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -65,11 +70,11 @@ class DCGANGenerator(Generator):
 
 class DCGANDiscriminator(Discriminator):
     def __init__(self, width: int, channels: int, image_size: int, dropout: float,
-                 num_classes: int = 0) -> None:
+                 num_classes: int = 0, kernel: int = 5) -> None:
         layers: list[nn.Module] = []
         size, channels_in, channels_out = image_size, channels, width
         while size > 8 or channels_in == channels:
-            layers += [nn.Conv2d(channels_in, channels_out, 5, 2, padding=2),
+            layers += [nn.Conv2d(channels_in, channels_out, kernel, 2, padding=kernel // 2),
                        nn.LeakyReLU(0.2, inplace=True), nn.Dropout(dropout)]
             size, channels_in, channels_out = (size + 1) // 2, channels_out, channels_out * 2
         super().__init__(channels_in * size * size, num_classes, projection_dim=channels_in)
@@ -82,7 +87,7 @@ class DCGANDiscriminator(Discriminator):
 @MODELS.register("dcgan")
 def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
     generator = DCGANGenerator(config.latent_dim, config.width, spec.channels, spec.image_size,
-                               spec.num_classes)
+                               spec.num_classes, config.kernel_size)
     discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
-                                       config.dropout, spec.num_classes)
+                                       config.dropout, spec.num_classes, config.kernel_size)
     return generator, discriminator
