@@ -182,7 +182,8 @@ def test_default_preset_on_a_dataset_without_domain_evaluator_stops_before_train
         Image.fromarray(np.full((20, 20, 3), i * 10, np.uint8)).save(folder / f"{i}.png")
     assert cli("train", "--dataset", f"folder:{folder}", "--run-dir", str(tmp_path / "r")) == 2
     message = one_error_line(capsys)
-    assert "--eval-every 2500 evaluates with Inception features" in message
+    every = PRESETS["default"]["eval_every"]
+    assert f"--eval-every {every} evaluates with Inception features" in message
     assert "--eval-every 0" in message
     assert not (tmp_path / "r" / "checkpoints").exists()
     assert cli("train", "--dataset", f"folder:{folder}", "--run-dir", str(tmp_path / "r2"),

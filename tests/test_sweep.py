@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ganforge.config import PRESETS
 from ganforge.errors import GanforgeError
 from ganforge.sweep import aggregate, cells_table, combination_name, parse_grid, plan
 from tests.conftest import DATA_DIR, HAVE_MNIST, RUNS, cli, sweep_args
@@ -108,7 +109,7 @@ def test_changed_setting_is_refused(tiny_sweep, tmp_path, capsys):
     before = (sweep / "sweep.json").read_text()
     assert cli(*sweep_args(sweep), "--lr-g", "0.001") == 2
     err = capsys.readouterr().err
-    assert "lr_g=0.0002" in err and "another --out" in err
+    assert f"lr_g={PRESETS['default']['lr_g']}" in err and "another --out" in err
     assert (sweep / "sweep.json").read_text() == before  # the refused request left no trace
 
 

@@ -129,10 +129,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the step time on CPUs), class-conditional (label embedding in G, projection D; unconditional
     # where the data has no classes) with MSGAN's mode-seeking term against within-class
     # collapse, EMA of G with a ramp-up, learning rates decayed to 0 over the last 30 %, FID-
-    # selected best checkpoint; 10,000 steps or 7.5 minutes of training, whichever comes first
-    "default": dict(model="dcgan", width=32, dropout=0.0, batch_size=64, steps=10000,
-                    minutes=7.5, conditional=True, mode_seeking=0.2, lr_g=2e-4, lr_d=2e-4,
-                    lr_decay=0.3, ema_rampup=True, eval_every=2500, eval_n=5000),
+    # selected best checkpoint. Batch 32 (learning rates scaled by 1/sqrt(2)): on CPUs it runs
+    # 1.7x the steps of batch 64 and ties it on FID under both evaluators with higher label
+    # accuracy (97.5 % vs 96.6 %). 17,000 steps or 7.5 minutes of training, whichever comes first
+    "default": dict(model="dcgan", width=32, dropout=0.0, batch_size=32, steps=17000,
+                    minutes=7.5, conditional=True, mode_seeking=0.2, lr_g=1.4e-4, lr_d=1.4e-4,
+                    lr_decay=0.3, ema_rampup=True, eval_every=4000, eval_n=5000),
     # the MLP-GAN write-up (seed document 000): MLP GAN, batch 64, 5000 steps, a latent_dim x
     # hidden_dim sweep (best 100 x 100).
     "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
