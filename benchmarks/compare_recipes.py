@@ -66,7 +66,6 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4}),
     # issue 12, round 3: 3×3 kernels (1.56× faster steps at width 32)
     "default-k3": ("default", {**B64, "kernel_size": 3}),
-    "default-k3-w40": ("default", {**B64, "kernel_size": 3, "width": 40}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
