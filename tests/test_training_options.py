@@ -80,13 +80,17 @@ def test_ttur_learning_rates_reach_the_optimizers(data_dir, tmp_path):
     assert [g["lr"] for g in meta["opt_D"]["param_groups"]] == [4e-4]
 
 
-def test_r1_penalty_adds_its_gradient_to_the_d_update(data_dir, tmp_path):
-    """D's gradient with r1_gamma=γ minus the one without is exactly γ/2·∇θ E‖∇ₓD(x)‖² on the
-    real images, and the updated weights differ."""
+@pytest.mark.parametrize("every, step, weight", [(1, 0, 1), (1, 3, 1), (4, 0, 4), (4, 3, 0),
+                                                  (4, 8, 4)])
+def test_r1_penalty_adds_its_gradient_to_the_d_update(data_dir, tmp_path, every, step, weight):
+    """D's gradient with r1_gamma=γ minus the one without is exactly weight·γ/2·∇θ E‖∇ₓD(x)‖² on
+    the real images: weight 1 every step by default; lazy R1 (--r1-every N) applies N times the
+    penalty on every N-th step and none on the others."""
     gamma = 4.0
     plain = trainer(data_dir, tmp_path, dropout=0.0)
-    r1 = trainer(data_dir, tmp_path, dropout=0.0, r1_gamma=gamma)
+    r1 = trainer(data_dir, tmp_path, dropout=0.0, r1_gamma=gamma, r1_every=every)
     assert all(torch.equal(a, b) for a, b in zip(plain.D.parameters(), r1.D.parameters()))
+    plain.step = r1.step = step
     reference = copy.deepcopy(r1.D)
     real, _ = r1.batches.next()
     fake = torch.rand_like(real) * 2 - 1
@@ -97,11 +101,13 @@ def test_r1_penalty_adds_its_gradient_to_the_d_update(data_dir, tmp_path):
     params = list(reference.parameters())
     penalty = r1_penalty(reference(x), x)
     grads = torch.autograd.grad(penalty, params, allow_unused=True)
-    expected = [torch.zeros_like(p) if g is None else 0.5 * gamma * g for p, g in zip(params, grads)]
-    assert sum(e.abs().sum() for e in expected) > 0
+    expected = [torch.zeros_like(p) if g is None else 0.5 * gamma * weight * g
+                for p, g in zip(params, grads)]
+    assert sum(g.abs().sum() for g in grads if g is not None) > 0
     for p_plain, p_r1, extra in zip(plain.D.parameters(), r1.D.parameters(), expected, strict=True):
         torch.testing.assert_close(p_r1.grad - p_plain.grad, extra, rtol=1e-3, atol=1e-6)
-    assert not all(torch.equal(a, b) for a, b in zip(plain.D.parameters(), r1.D.parameters()))
+    same = all(torch.equal(a, b) for a, b in zip(plain.D.parameters(), r1.D.parameters()))
+    assert same == (weight == 0)
 
 
 @pytest.mark.parametrize("name, calls_per_step", [("diffaug", 3), ("none", 0)])

@@ -62,6 +62,8 @@ class Config:
     label_smoothing: float = option(0.0, "one-sided label smoothing: real target = 1 - this")
     gp_weight: float = option(10.0, "wgan-gp: gradient-penalty weight")
     r1_gamma: float = option(0.0, "R1 penalty weight on real images; 0 = off")
+    r1_every: int = option(1, "apply R1 every N steps, weighted by N (lazy regularisation as "
+                              "in StyleGAN2: 16 makes it almost free; 1 = every step)")
     mode_seeking: float = option(0.0, "MSGAN mode-seeking weight: G is penalised for mapping two "
                                       "noise vectors (of the same class) to similar images; 0 = off")
     # --- optimisation ---
@@ -251,7 +253,8 @@ def validate(config: Config) -> None:
         if value not in choices:
             raise GanforgeError(f"bad value {key}={value!r}; choose one of: {', '.join(choices)}")
     positive = ("batch_size", "latent_dim", "hidden_dim", "depth", "width", "d_steps",
-                "log_every", "checkpoint_every", "grid_size", "eval_n", "ada_kimg", "ada_interval")
+                "log_every", "checkpoint_every", "grid_size", "eval_n", "ada_kimg", "ada_interval",
+                "r1_every")
     for key in positive:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")

@@ -26,22 +26,18 @@ class AdversarialLoss:
         self.real_target = 1.0 - label_smoothing
         self.gp_weight, self.r1_gamma, self.mode_seeking = gp_weight, r1_gamma, mode_seeking
 
-    @property
-    def needs_real_gradients(self) -> bool:
-        """R1 differentiates D's scores with respect to the real images."""
-        return self.r1_gamma > 0
-
     def discriminator_total(self, discriminator: nn.Module, real: torch.Tensor,
                             fake: torch.Tensor, scores_real: torch.Tensor,
-                            scores_fake: torch.Tensor, labels: torch.Tensor | None
-                            ) -> torch.Tensor:
-        """D's loss with its regularisers: the gradient penalty (losses that need one) and R1."""
+                            scores_fake: torch.Tensor, labels: torch.Tensor | None,
+                            r1_scale: float = 0.0) -> torch.Tensor:
+        """D's loss with its regularisers: the gradient penalty (losses that need one) and R1,
+        weighted by `r1_scale` (0 on the steps that skip it; `real` must then require grad)."""
         loss = self.discriminator(scores_real, scores_fake)
         if self.gradient_penalty:
             loss = loss + self.gp_weight * gradient_penalty(discriminator, real.detach(), fake,
                                                             labels)
-        if self.r1_gamma:
-            loss = loss + 0.5 * self.r1_gamma * r1_penalty(scores_real, real)
+        if r1_scale:
+            loss = loss + 0.5 * self.r1_gamma * r1_scale * r1_penalty(scores_real, real)
         return loss
 
     def generator_total(self, scores: torch.Tensor, fake: torch.Tensor, z: torch.Tensor

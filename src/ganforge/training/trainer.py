@@ -294,7 +294,8 @@ class Trainer:
 
     def discriminator_step(self, real, fake, labels, fake_labels):
         real_in, fake_in = self.augment_d(real), self.augment_d(fake)
-        if self.loss.needs_real_gradients:
+        r1_scale = self.r1_scale()
+        if r1_scale:
             real_in = real_in.detach().requires_grad_(True)
         # one forward over real and fake together: bigger matrix products, one DDP reduction
         both_labels = None if labels is None else torch.cat([labels, fake_labels])
@@ -304,9 +305,16 @@ class Trainer:
             if self.ada is not None:
                 self.ada.observe(scores_real)
             loss = self.loss.discriminator_total(self.D, real_in, fake_in, scores_real,
-                                                 scores_fake, labels)
+                                                 scores_fake, labels, r1_scale)
         self.update(loss, self.opt_D, self.scaler_D)
         return loss.detach(), self.score_mean(scores_real), self.score_mean(scores_fake)
+
+    def r1_scale(self) -> float:
+        """Lazy R1 (StyleGAN2): the penalty on every --r1-every-th step only, multiplied by that
+        interval so its average strength is --r1-gamma; 0 on the other steps."""
+        if not self.config.r1_gamma or self.step % self.config.r1_every:
+            return 0.0
+        return float(self.config.r1_every)
 
     def generator_step(self, fake, fake_labels, z):
         # D's weight gradients are not needed here (and the unwrapped D skips a DDP reduction)
