@@ -15,6 +15,7 @@ Prints one Markdown table; a recipe is better only when it wins under both evalu
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -28,9 +29,10 @@ from ganforge.training.trainer import Trainer
 
 # name -> (preset, overrides). "dcgan32*" rows are the default preset's DCGAN-32 made
 # unconditional (the default was unconditional until the conditional recipe won this comparison).
-# Rounds 1-3 measured against a batch-64 default; B64 keeps those recipes what they were since the
-# default moved to batch 32 (round 3).
-B64 = {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4}
+# Rounds 1-3 measured against a batch-64 default with decay over the last 30 %; B64 keeps those
+# recipes what they were since the default moved to batch 32 (round 3) and to a 60 % decay (round 4).
+ROUND3 = {"lr_decay": 0.3}
+B64 = {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, **ROUND3}
 UNCONDITIONAL = {**B64, "conditional": False, "mode_seeking": 0.0}
 RECIPES: dict[str, tuple[str | None, dict]] = {
     "seed000-mlp": ("seed000-mlp", {}),
@@ -63,9 +65,18 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-b128": ("default", {"batch_size": 128, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
     "default-hinge": ("default", {**B64, "loss": "hinge"}),
     "default-w24": ("default", {**B64, "width": 24}),
-    "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4}),
+    "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4, **ROUND3}),
     # issue 12, round 3: 3×3 kernels (1.56× faster steps at width 32)
     "default-k3": ("default", {**B64, "kernel_size": 3}),
+    # issue 12, round 4: on top of round 3's default (batch 32, decay over the last 30 %)
+    "default-decay0.6": ("default", {"lr_decay": 0.6}),
+    "default-decay1.0": ("default", {"lr_decay": 1.0}),
+    "default-decay0.6-r1": ("default", {"lr_decay": 0.6, "r1_gamma": 1.0, "r1_every": 16}),
+    "default-decay0.6-r1g0.1": ("default", {"lr_decay": 0.6, "r1_gamma": 0.1, "r1_every": 16}),
+    "default-decay0.6-d3": ("default", {"lr_decay": 0.6, "d_layers": 3}),
+    "default-decay0.6-d4": ("default", {"lr_decay": 0.6, "d_layers": 4}),
+    "default-decay0.6-d3-lr2e-4": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 2e-4,
+                                               "lr_d": 2e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
@@ -97,6 +108,26 @@ def cpu_steps_per_second(name: str, data_dir: str, threads: int, seconds: float)
     return steps / (time.perf_counter() - start)
 
 
+def track_extra_emas(trainer: Trainer, decays: list[float]) -> list[tuple[str, torch.nn.Module]]:
+    """Extra EMA copies of G, updated after the trainer's own one with the same ramp-up (so one
+    training run answers "which EMA decay?"); returns (label, copy) pairs."""
+    copies = [(decay, copy.deepcopy(trainer.G_ema)) for decay in decays]
+    own_update = trainer.update_ema
+
+    @torch.no_grad()
+    def update_all() -> None:
+        own_update()
+        _, params, _, buffers = trainer.ema_pairs
+        for decay, module in copies:
+            if trainer.config.ema_rampup:
+                decay = min(decay, (1 + trainer.step) / (10 + trainer.step))
+            torch._foreach_lerp_([p.detach() for p in module.parameters()], params, 1.0 - decay)
+            torch._foreach_copy_(list(module.buffers()), buffers)
+
+    trainer.update_ema = update_all
+    return [(f"ema {decay}", module) for decay, module in copies]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
@@ -113,6 +144,9 @@ def main() -> None:
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--eval-every-min", type=float, default=0,
                         help="also evaluate every this many CPU-equivalent minutes (FID curve)")
+    parser.add_argument("--extra-ema", default="",
+                        help="comma-separated EMA decays to track besides the recipe's own; each "
+                             "is evaluated as its own row")
     parser.add_argument("--out", default="runs/recipes")
     args = parser.parse_args()
     names = args.recipes.split(",")
@@ -133,14 +167,19 @@ def main() -> None:
         eval_every = int(speeds[name] * args.eval_every_min * 60) if args.eval_every_min else 0
         config = make_config(name, args.data_dir, args.device, steps, out, eval_every)
         trainer = Trainer(config, RunDir.create(Path(config.run_dir)))
+        extra = track_extra_emas(trainer, [float(d) for d in args.extra_ema.split(",") if d])
         summary = trainer.train()
-        result = evaluate_generator(trainer.sampling_generator(), config, n=10000,
-                                    device=trainer.device, bootstrap=100, extra_protocols=True)
-        (Path(config.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-        rows.append((name, speeds[name], steps, summary.wall_time_s, result))
-        print(json.dumps({"recipe": name, "steps": steps, **{k: result.get(k) for k in (
-            "fid", "domain2_fid", "recall", "domain2_recall", "modes", "label_accuracy")}}),
-              flush=True)
+        for label, generator in [("", trainer.sampling_generator())] + extra:
+            result = evaluate_generator(generator, config, n=10000, device=trainer.device,
+                                        bootstrap=100, extra_protocols=True)
+            row_name = f"{name} ({label})" if label else name
+            suffix = "-" + label.replace(" ", "") if label else ""
+            (Path(config.run_dir) / f"eval{suffix}.json").write_text(
+                json.dumps(result, indent=2) + "\n")
+            rows.append((row_name, speeds[name], steps, summary.wall_time_s, result))
+            print(json.dumps({"recipe": row_name, "steps": steps, **{k: result.get(k) for k in (
+                "fid", "domain2_fid", "recall", "domain2_recall", "modes", "label_accuracy")}}),
+                  flush=True)
     print(f"\nProtocol: {rows[0][4]['protocol']}; second evaluator: {rows[0][4]['domain2_protocol']}"
           if rows else "")
     print(f"\n| recipe | CPU steps/s | steps in {args.budget_min:g} min | domain FID [95% CI] (× floor) "

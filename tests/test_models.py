@@ -64,6 +64,34 @@ def test_even_or_tiny_kernel_size_is_refused(kernel):
         build_config(None, None, {"kernel_size": kernel, "steps": 1})
 
 
+@pytest.mark.parametrize("model", ["dcgan", "mlp-conv"])
+@pytest.mark.parametrize("size, d_layers, maps", [
+    (28, 0, [(8, 14), (16, 7)]),                     # the tutorial's two convolutions
+    (28, 3, [(8, 14), (16, 7), (32, 4)]),
+    (28, 4, [(8, 14), (16, 7), (32, 4), (64, 2)]),
+    (64, 0, [(8, 32), (16, 16), (32, 8)]),
+    (64, 2, [(8, 32), (16, 16)]),
+])
+def test_d_layers_sets_the_discriminator_convolutions(model, size, d_layers, maps):
+    """Each stride-2 convolution halves the map (rounding up) and doubles the channels."""
+    config = Config(model=model, width=8, hidden_dim=16, d_layers=d_layers, steps=1)
+    generator, discriminator = build_models(config, ModelSpec(1, size, 10))
+    labels = torch.randint(0, 10, (3,))
+    h, seen = generator(torch.randn(3, 100), labels), []
+    for layer in discriminator.net:
+        h = layer(h)
+        if isinstance(layer, nn.Conv2d):
+            seen.append((h.shape[1], h.shape[2]))
+    assert seen == maps
+    assert discriminator(generator(torch.randn(3, 100), labels), labels).shape == (3,)
+
+
+def test_too_many_d_layers_are_refused_with_the_most_that_fit():
+    with pytest.raises(GanforgeError, match="d_layers=5: 28 px images would shrink below 2 px; "
+                                            "use at most 4"):
+        build_models(Config(model="dcgan", width=8, d_layers=5, steps=1), ModelSpec(1, 28, 0))
+
+
 def test_mlp_widths_follow_hidden_dim_and_depth():
     config = Config(model="mlp", hidden_dim=16, depth=4, latent_dim=100, steps=1)
     generator, _ = build_models(config, ModelSpec(1, 28, 0))

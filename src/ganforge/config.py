@@ -53,6 +53,9 @@ class Config:
     width: int = option(64, "base channel count of convolutional models")
     kernel_size: int = option(5, "dcgan: side of every convolution kernel, odd (5 as in the "
                                  "TensorFlow tutorial; 3 costs about a third of the arithmetic)")
+    d_layers: int = option(0, "dcgan, mlp-conv: stride-2 convolutions in D, channels doubling; "
+                              "0 = until the map is 8 px or less (2 at 28 px, as in the "
+                              "TensorFlow tutorial)")
     residual: str = option("g", "resnet only: residual blocks in g (generator) or gd (both)")
     dropout: float = option(0.3, "dropout probability in the discriminator")
     conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
@@ -259,6 +262,7 @@ def validate(config: Config) -> None:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
+                    "d_layers",
                     "gp_weight", "r1_gamma", "mode_seeking", "image_size", "seed")
     for key in non_negative:
         if getattr(config, key) < 0:

@@ -3,7 +3,8 @@
 G: z → Linear → 7×7×(4·width) (4×4 for 32/64 px) → BatchNorm → LeakyReLU
      → ConvT 5×5 stride 1 → 2·width → then ConvT 5×5 stride 2 blocks, halving channels, up to the
      image size → tanh.                       (28 px, width 64: 7×7×256 → 7×7×128 → 14×14×64 → 28×28×1)
-D: image → [Conv 5×5 stride 2 → LeakyReLU → Dropout(0.3)] until ≤ 8×8 px → flatten → Linear
+D: image → [Conv 5×5 stride 2 → LeakyReLU → Dropout(0.3)], doubling channels, until ≤ 8×8 px (two
+   convolutions at 28 px, as in the tutorial) or for --d-layers convolutions → flatten → Linear
    (conditional: + projection of the class embedding onto the spatially summed last map).
 """
 
@@ -68,15 +69,31 @@ class DCGANGenerator(Generator):
         return self.net(h)
 
 
+def discriminator_sizes(image_size: int, n_convs: int = 0) -> list[int]:
+    """Side of D's feature map after each of its stride-2 convolutions: `n_convs` of them, or
+    (0) as many as it takes to reach 8 px or less."""
+    sizes = [(image_size + 1) // 2]
+    while sizes[-1] >= 4:  # every size a convolution could still halve to 2 px or more
+        sizes.append((sizes[-1] + 1) // 2)
+    if n_convs > len(sizes):
+        raise GanforgeError(f"bad value d_layers={n_convs}: {image_size} px images would shrink "
+                            f"below 2 px; use at most {len(sizes)}")
+    if n_convs:
+        return sizes[:n_convs]
+    return sizes[:next(i for i, size in enumerate(sizes) if size <= 8) + 1]
+
+
 class DCGANDiscriminator(Discriminator):
     def __init__(self, width: int, channels: int, image_size: int, dropout: float,
-                 num_classes: int = 0, kernel: int = 5) -> None:
+                 num_classes: int = 0, kernel: int = 5, n_convs: int = 0) -> None:
         layers: list[nn.Module] = []
-        size, channels_in, channels_out = image_size, channels, width
-        while size > 8 or channels_in == channels:
+        channels_in, channels_out = channels, width
+        sizes = discriminator_sizes(image_size, n_convs)
+        for _ in sizes:
             layers += [nn.Conv2d(channels_in, channels_out, kernel, 2, padding=kernel // 2),
                        nn.LeakyReLU(0.2, inplace=True), nn.Dropout(dropout)]
-            size, channels_in, channels_out = (size + 1) // 2, channels_out, channels_out * 2
+            channels_in, channels_out = channels_out, channels_out * 2
+        size = sizes[-1]
         super().__init__(channels_in * size * size, num_classes, projection_dim=channels_in)
         self.net = nn.Sequential(*layers)  # features: the last N×C×H×W map (see Discriminator)
 
@@ -89,5 +106,6 @@ def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
     generator = DCGANGenerator(config.latent_dim, config.width, spec.channels, spec.image_size,
                                spec.num_classes, config.kernel_size)
     discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
-                                       config.dropout, spec.num_classes, config.kernel_size)
+                                       config.dropout, spec.num_classes, config.kernel_size,
+                                       config.d_layers)
     return generator, discriminator

@@ -15,5 +15,6 @@ def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
     generator = MLPGenerator(config.latent_dim, config.hidden_dim, config.depth, shape,
                              spec.num_classes)
     discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
-                                       config.dropout, spec.num_classes)
+                                       config.dropout, spec.num_classes,
+                                       n_convs=config.d_layers)
     return generator, discriminator
