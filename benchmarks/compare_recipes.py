@@ -29,9 +29,11 @@ from ganforge.training.trainer import Trainer
 
 # name -> (preset, overrides). "dcgan32*" rows are the default preset's DCGAN-32 made
 # unconditional (the default was unconditional until the conditional recipe won this comparison).
-# Rounds 1-3 measured against a batch-64 default with decay over the last 30 %; B64 keeps those
-# recipes what they were since the default moved to batch 32 (round 3) and to a 60 % decay (round 4).
-ROUND3 = {"lr_decay": 0.3}
+# Rounds 1-3 measured against a batch-64 default with a two-convolution D and decay over the last
+# 30 %; B64 and ROUND3 keep those recipes what they were since the default moved to batch 32
+# (round 3), to a 60 % decay and to a three-convolution D (round 4).
+TWO_CONV_D = {"d_layers": 0}
+ROUND3 = {"lr_decay": 0.3, **TWO_CONV_D}
 B64 = {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, **ROUND3}
 UNCONDITIONAL = {**B64, "conditional": False, "mode_seeking": 0.0}
 RECIPES: dict[str, tuple[str | None, dict]] = {
@@ -68,15 +70,21 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4, **ROUND3}),
     # issue 12, round 3: 3×3 kernels (1.56× faster steps at width 32)
     "default-k3": ("default", {**B64, "kernel_size": 3}),
-    # issue 12, round 4: on top of round 3's default (batch 32, decay over the last 30 %)
-    "default-decay0.6": ("default", {"lr_decay": 0.6}),
-    "default-decay1.0": ("default", {"lr_decay": 1.0}),
-    "default-decay0.6-r1": ("default", {"lr_decay": 0.6, "r1_gamma": 1.0, "r1_every": 16}),
-    "default-decay0.6-r1g0.1": ("default", {"lr_decay": 0.6, "r1_gamma": 0.1, "r1_every": 16}),
+    # issue 12, round 4: on top of round 3's default ("default-b32": batch 32, two-convolution D,
+    # decay over the last 30 %)
+    "default-decay0.6": ("default", {"lr_decay": 0.6, **TWO_CONV_D}),
+    "default-decay1.0": ("default", {"lr_decay": 1.0, **TWO_CONV_D}),
+    "default-decay0.6-r1": ("default", {"lr_decay": 0.6, "r1_gamma": 1.0, "r1_every": 16,
+                                        **TWO_CONV_D}),
+    "default-decay0.6-r1g0.1": ("default", {"lr_decay": 0.6, "r1_gamma": 0.1, "r1_every": 16,
+                                            **TWO_CONV_D}),
     "default-decay0.6-d3": ("default", {"lr_decay": 0.6, "d_layers": 3}),
     "default-decay0.6-d4": ("default", {"lr_decay": 0.6, "d_layers": 4}),
     "default-decay0.6-d3-lr2e-4": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 2e-4,
                                                "lr_d": 2e-4}),
+    "default-decay0.6-d3-lr1e-4": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 1e-4,
+                                               "lr_d": 1e-4}),
+    "default-decay0.6-d3-seed1": ("default", {"lr_decay": 0.6, "d_layers": 3, "seed": 1}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
