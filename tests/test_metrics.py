@@ -271,23 +271,30 @@ def test_real_images_score_well_and_reference_is_cached(tmp_path):
 @needs_data("MNIST")
 def test_every_fid_carries_its_protocol_and_floor(tmp_path):
     """The floor is the FID of held-out real images (train[:n]) under the same protocol, so a set
-    of training images scores exactly the floor, and FID ÷ floor is 1."""
+    of training images scores exactly the floor, and FID ÷ floor is 1. A reference of n images
+    out of a larger split is spread over it (MNIST's test set has its cleaner half first): the
+    protocol names the selection, and those very images score 0."""
     from ganforge.data.datasets import load_dataset
     from ganforge.metrics.classifier import load_domain_classifier
 
     train = load_dataset("mnist", DATA, train=True, download=False)
+    test = load_dataset("mnist", DATA, train=False, download=False)
     result = evaluate_images(train.images[:400], "mnist", DATA, n=400, cache_dir=tmp_path)
-    assert result["floor"] == "train[:400] vs test[:400]"
+    assert result["floor"] == "train[:400] vs test[::25]"
     assert result["floor_fid"] == pytest.approx(result["fid"], rel=1e-9)
     assert result["fid_over_floor"] == pytest.approx(1.0)
     digest = load_domain_classifier("mnist")[1]
     assert result["features_sha256"] == digest
-    for part in ("domain-mnist", digest[:12], "400 samples 1×28×28", "mnist test[:400]",
+    for part in ("domain-mnist", digest[:12], "400 samples 1×28×28", "mnist test[::25]",
                  f"floor {result['floor_fid']:.4g}"):
         assert part in result["protocol"]
+    same = evaluate_images(test.images[::25], "mnist", DATA, n=400, cache_dir=tmp_path)
+    first = evaluate_images(test.images[:400], "mnist", DATA, n=400, cache_dir=tmp_path)
+    assert abs(same["fid"]) < 1e-6 < first["fid"]
     on_train = evaluate_images(train.images[:400], "mnist", DATA, n=400, ref="train",
                                cache_dir=tmp_path)
-    assert on_train["floor"] == "test[:400] vs train[:400]" and on_train["fid"] < 1e-3
+    spread = f"train[400 evenly spaced of {len(train)}]"
+    assert on_train["floor"] == f"test[:400] vs {spread}" and spread in on_train["protocol"]
 
 
 @pytest.mark.slow
@@ -305,7 +312,8 @@ def test_evaluate_reports_both_evaluators_and_the_training_split(tmp_path):
     assert result["features"] == "domain-mnist" and result["domain2_features"] == "domain2-mnist"
     assert result["domain2_fid_over_floor"] == pytest.approx(1.0)  # held-out real images
     assert "domain2-mnist" in result["domain2_protocol"]
-    assert result["train_ref"] == "train" and result["train_fid"] < 1e-3  # the very same images
+    assert result["train_ref"] == "train"
+    assert f"mnist train[400 evenly spaced of {len(train)}]" in result["train_protocol"]
     assert len(result["fid_ci95"]) == 2 and len(result["domain2_fid_ci95"]) == 2
     table = format_table(result)
     assert "domain2" in table and "train" in table and "95% CI" in table
@@ -324,7 +332,8 @@ def test_reference_overlapping_the_training_set_is_reported(tmp_path):
     assert clean["reference_overlaps_training"] is False
     leaky = evaluate_images(samples, "mnist", DATA, n=300, cache_dir=tmp_path,
                             training_hashes=image_hashes(test.images[250:2000]))
-    assert leaky["reference_overlaps_training"] is True and leaky["reference_overlap_count"] == 50
+    # the reference is every 33.3rd test image: 52 of them fall in [250, 2000)
+    assert leaky["reference_overlaps_training"] is True and leaky["reference_overlap_count"] == 52
     assert "REFERENCE OVERLAPS TRAINING" in leaky["protocol"]
     unknown = evaluate_images(samples, "mnist", DATA, n=300, cache_dir=tmp_path)
     assert unknown["reference_overlaps_training"] is None

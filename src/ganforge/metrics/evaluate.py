@@ -1,7 +1,8 @@
 """One call from generated uint8 images to every sample-quality number, against a cached reference.
 
-Protocol (docs/evaluation.md): the first `n` samples (default 10,000) against the first `n` images
-of the reference split (capped at its size, resized to the samples' size), features from the
+Protocol (docs/evaluation.md): the first `n` samples (default 10,000) against `n` images spread
+evenly over the reference split (all of it when `n` is its size or more; resized to the samples'
+size), features from the
 dataset's own classifier ("domain", MNIST/Fashion-MNIST) or pytorch-fid's InceptionV3
 ("inception"). Every result carries that protocol, the real-vs-real floor measured under it, FID ÷
 floor, and whether any reference image was also a training image. Class-based numbers
@@ -120,7 +121,8 @@ def score(fake: torch.Tensor, probs: torch.Tensor | None, samples: torch.Tensor,
         result.update(metric.compute(inputs))
     result.update({"n": len(samples), "n_ref": len(reference.features), "features": net.name,
                    "features_sha256": net.weights_hash, "ref": ref, "dataset": dataset,
-                   "ref_source": reference.source, "image_shape": list(samples.shape[1:]),
+                   "ref_source": reference.source, "ref_selection": reference.selection,
+                   "image_shape": list(samples.shape[1:]),
                    **overlap_numbers(reference, training_hashes, ref)})
     if bootstrap:
         result.update(maths.bootstrap_intervals(fake, reference.features, reference.mu,
@@ -160,9 +162,9 @@ def protocol_text(result: dict) -> str:
              f"real-vs-real floor {result['floor_fid']:.4g} ({result['floor']})")
     overlap = {True: "; REFERENCE OVERLAPS TRAINING", False: "", None: ""}[
         result["reference_overlaps_training"]]
+    selection = result.get("ref_selection") or f"{result['ref']}[:{result['n_ref']}]"
     return (f"{result['features']} features (weights sha256 {result['features_sha256'][:12]}), "
-            f"{result['n']} samples {shape} vs {result['dataset']} {result['ref']}"
-            f"[:{result['n_ref']}]; {floor}{overlap}")
+            f"{result['n']} samples {shape} vs {result['dataset']} {selection}; {floor}{overlap}")
 
 
 def fid_text(result: dict) -> str:

@@ -7,8 +7,11 @@ image count and size, feature network, weights) and kept under `~/.cache/ganforg
 different data directory (e.g. the bundled MNIST test set standing in for a missing download) can
 never be served someone else's statistics.
 
-The floor is the FID of real images the reference does not hold (the first n of the other split)
-against the reference, under the very same protocol: what a perfect generator would score.
+A reference of n images out of a larger split takes them evenly spaced over it, not the first n:
+MNIST's test set puts its cleaner half first, so its first 5,000 images would reward clean digits
+(and pick "best" checkpoints) that the whole test set does not. The floor is the FID of as many
+real images the reference does not hold (the first n of the other split) against the reference,
+under the very same protocol: what a perfect generator would score.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ganforge.metrics.maths import PRDC_K, frechet_distance, gaussian_stats, kth
 log = logging.getLogger("ganforge")
 
 SPLITS = ("test", "train")
-CACHE_VERSION = 2  # bump when what is stored, or how it is computed, changes
+CACHE_VERSION = 3  # bump when what is stored, or how it is computed, changes
 
 
 @dataclass
@@ -46,6 +49,16 @@ class Reference:
     source: str  # where the reference images came from
     key: str
     cached: bool  # True when read from the cache rather than computed
+    selection: str = ""  # which images of the split, e.g. "test[:10000]" or "test[::2]"
+
+
+def spread(count: int, n: int) -> tuple[torch.Tensor, str]:
+    """(indices, a name for them) of min(n, count) images spread evenly over a split of `count`:
+    the whole split in order when n >= count, else every (count / n)-th image."""
+    if n >= count:
+        return torch.arange(count), f"[:{count}]"
+    name = f"[::{count // n}]" if count % n == 0 else f"[{n} evenly spaced of {count}]"
+    return torch.arange(n) * count // n, name
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -90,15 +103,15 @@ def cache_key(dataset: str, split: str, images: torch.Tensor, net: FeatureNet,
             f"-k{PRDC_K}-v{CACHE_VERSION}")
 
 
-def held_out_images(dataset: str, data_dir: str | Path, split: str, n: int,
+def held_out_images(dataset: str, data_dir: str | Path, split: str, n: int, selection: str,
                     shape: tuple[int, int] | None) -> tuple[torch.Tensor | None, str]:
-    """Real images the reference does not hold, for the floor: the first `n` of the other split.
-    A folder has one split only, so it has no floor."""
+    """Real images the reference (`selection`, n images) does not hold, for the floor: the first
+    n of the other split. A folder has one split only, so it has no floor."""
     if dataset.startswith("folder:"):
         return None, "none (an image folder has no held-out split)"
     other = "train" if split == "test" else "test"
     images = split_images(dataset, data_dir, other, shape).images[:n]
-    return images, f"{other}[:{len(images)}] vs {split}[:{n}]"
+    return images, f"{other}[:{len(images)}] vs {selection}"
 
 
 def compute_reference(images: torch.Tensor, net: FeatureNet, key: str,
@@ -123,6 +136,7 @@ def save_reference(reference: Reference, path: Path) -> None:
                "mu": torch.from_numpy(reference.mu), "sigma": torch.from_numpy(reference.sigma),
                "hashes": reference.hashes.contiguous()}
     metadata = {"key": reference.key, "floor": reference.floor, "source": reference.source,
+                "selection": reference.selection,
                 "floor_fid": "" if reference.floor_fid is None else repr(reference.floor_fid)}
     temporary = path.with_suffix(f".tmp{os.getpid()}")
     save_file(tensors, str(temporary), metadata=metadata)
@@ -142,7 +156,8 @@ def read_reference(path: Path, key: str) -> Reference | None:
         t = load_file(str(path))
         floor_fid = float(meta["floor_fid"]) if meta["floor_fid"] else None
         return Reference(t["features"], t["mu"].numpy(), t["sigma"].numpy(), t["radii"],
-                         t["hashes"], floor_fid, meta["floor"], meta["source"], key, cached=True)
+                         t["hashes"], floor_fid, meta["floor"], meta["source"], key, cached=True,
+                         selection=meta["selection"])
     except (SafetensorError, KeyError, OSError, ValueError) as err:
         log.warning("ignoring unreadable cached reference %s (%s)", path, err)
         return None
@@ -151,27 +166,30 @@ def read_reference(path: Path, key: str) -> Reference | None:
 def load_reference(dataset: str, data_dir: str | Path, split: str, n: int, net: FeatureNet,
                    cache_dir: str | Path | None = None, device: str | torch.device = "cpu",
                    shape: tuple[int, int] | None = None) -> Reference:
-    """Reference statistics for the first `n` images of `split` (resized to `shape` = (channels,
-    side) when given), from the cache when possible."""
+    """Reference statistics for `n` images of `split` spread evenly over it (all of them when n
+    is its size or more; resized to `shape` = (channels, side) when given), from the cache when
+    possible."""
     check_split(split)
     data = split_images(dataset, data_dir, split, shape)
     if len(data) < PRDC_K + 2:
         raise GanforgeError(f"the reference {dataset} ({split}) has only {len(data)} images; "
                             f"give it at least {PRDC_K + 2} (k-NN metrics need {PRDC_K} neighbours)")
-    images = data.images[:n]
+    indices, name = spread(len(data), n)
+    images, selection = data.images[indices], split + name
     key = cache_key(dataset, split, images, net, data.content_key)
     path = cache_root(cache_dir) / f"{key}.safetensors"
     reference = read_reference(path, key)
     if reference is None:
         log.info("computing reference features for %s (%s, %d images)", dataset, split, len(images))
-        held_out, floor = held_out_images(dataset, data_dir, split, len(images), shape)
-        source = f"{data.source}, first {len(images)}"
+        held_out, floor = held_out_images(dataset, data_dir, split, len(images), selection, shape)
+        source = f"{data.source}, {selection}"
         reference = compute_reference(images, net, key, device, held_out, floor, source)
+        reference.selection = selection
         try:
             save_reference(reference, path)
         except OSError as err:  # a read-only home must not stop an evaluation
             log.warning("could not cache reference statistics in %s (%s)", path.parent, err)
     # the same images may come from another place than when they were cached (the bundled test
     # set and a download share one entry): say where they came from this time
-    reference.source = f"{data.source}, first {len(images)}"
+    reference.source = f"{data.source}, {selection}"
     return reference
