@@ -187,3 +187,19 @@ def test_checkpoint_metadata_of_a_finished_run_is_complete(data_dir, tmp_path):
     _, meta = ckpt.load_checkpoint(run / "checkpoints" / "last.safetensors")
     assert summary["steps"] == meta["step"] == 12
     RunDir(run).lock()  # the finished run released its lock
+
+
+def test_a_model_refused_at_setup_leaves_no_run_folder(data_dir, tmp_path, capsys):
+    """A value only the data can refute (four D convolutions fit 28 px, nine do not) fails in one
+    line, exit code 2, and leaves no empty run folder behind; an existing folder is kept."""
+    run = tmp_path / "run"
+    assert cli("train", "--data-dir", str(data_dir), "--steps", "1", "--d-layers", "9",
+               "--run-dir", str(run), "--no-progress") == 2
+    assert "d_layers=9: 28 px images would shrink below 2 px; use at most 4" in capsys.readouterr().err
+    assert not run.exists()
+    kept = tmp_path / "kept"
+    (kept / "notes.txt").parent.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    assert cli("train", "--data-dir", str(data_dir), "--steps", "1", "--d-layers", "9",
+               "--run-dir", str(kept), "--no-progress") == 2
+    assert (kept / "notes.txt").read_text() == "mine"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,27 @@ def train(config: Config, resume: str | Path | None = None) -> Summary:
         # would race with rank 0 creating it)
         run_path = Path(dist.broadcast_object(str(new_run_path(config)) if dist.is_main else None))
     config = dataclasses.replace(config, run_dir=str(run_path))
+    created_here = dist.is_main and resume_from is None and not run_path.exists()
     try:
-        trainer = Trainer(config, RunDir.create(run_path) if dist.is_main else None, dist,
-                          resume_from)
+        try:
+            trainer = Trainer(config, RunDir.create(run_path) if dist.is_main else None, dist,
+                              resume_from)
+        except GanforgeError:
+            if created_here:
+                remove_if_empty(run_path)
+            raise
         if dist.is_main:
             print(trainer.describe(), file=sys.stderr)
         return trainer.train()
     finally:
         dist.close()
+
+
+def remove_if_empty(run_path: Path) -> None:
+    """Remove a run folder that a refused setup (e.g. a model that does not fit the images) left
+    with nothing in it but empty folders and its lock file."""
+    if all(p.is_dir() or p.name == ".lock" for p in run_path.rglob("*")):
+        shutil.rmtree(run_path, ignore_errors=True)
 
 
 def evaluate(source: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
