@@ -131,9 +131,8 @@ def track_extra_emas(trainer: Trainer, decays: list[float]) -> list[tuple[str, t
         own_update()
         _, params, _, buffers = trainer.ema_pairs
         for decay, module in copies:
-            if trainer.config.ema_rampup:
-                decay = min(decay, (1 + trainer.step) / (10 + trainer.step))
-            torch._foreach_lerp_([p.detach() for p in module.parameters()], params, 1.0 - decay)
+            torch._foreach_lerp_([p.detach() for p in module.parameters()], params,
+                                 1.0 - trainer.ema_decay_now(decay))
             torch._foreach_copy_(list(module.buffers()), buffers)
 
     trainer.update_ema = update_all

@@ -265,12 +265,15 @@ class Trainer:
         """ema ← decay·ema + (1 − decay)·online for parameters; buffers (BatchNorm statistics) are
         copied. The tensor lists are collected once, in ema_tensors."""
         ema_params, params, ema_buffers, buffers = self.ema_pairs
-        decay = self.config.ema_decay
-        if self.config.ema_rampup:
-            decay = min(decay, (1 + self.step) / (10 + self.step))
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay_now(self.config.ema_decay))
         if ema_buffers:
             torch._foreach_copy_(ema_buffers, buffers)
+
+    def ema_decay_now(self, decay: float) -> float:
+        """`decay`, or under --ema-rampup min(decay, (1+step)/(10+step)) at this step."""
+        if self.config.ema_rampup:
+            return min(decay, (1 + self.step) / (10 + self.step))
+        return decay
 
     def progress(self) -> float:
         """How much of the run is done, in [0, 1]: by steps, or by the clock under --minutes."""
