@@ -89,6 +89,15 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
                                                      "lr_d": 1e-4, "seed": 1}),
     "default-decay0.6-d3-lr7e-5": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 7e-5,
                                                "lr_d": 7e-5}),
+    # issue 12, round 5: on top of round 4's default (the "default" preset: batch 32, three-
+    # convolution D, decay over the last 60 %)
+    "default-beta0": ("default", {"beta1": 0.0, "beta2": 0.99}),
+    "default-ms0.1": ("default", {"mode_seeking": 0.1}),
+    "default-bf16": ("default", {"amp": "bf16", "channels_last": True}),
+    "default-bf16-only": ("default", {"amp": "bf16"}),
+    "default-channels-last": ("default", {"channels_last": True}),
+    "default-ttur": ("default", {"lr_g": 1e-4, "lr_d": 2e-4}),
+    "default-decay0.8": ("default", {"lr_decay": 0.8}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
@@ -118,6 +127,26 @@ def cpu_steps_per_second(name: str, data_dir: str, threads: int, seconds: float)
         trainer.train_step()
         steps += 1
     return steps / (time.perf_counter() - start)
+
+
+def interleaved_step_ratios(names: list[str], data_dir: str, threads: int, rounds: int = 6,
+                            steps: int = 60) -> dict[str, float]:
+    """Each recipe's step time ÷ the first one's, timed in one process, taking turns (`rounds` ×
+    `steps` steps each): a shared machine's load then slows every contender alike."""
+    torch.set_num_threads(threads)
+    trainers = {name: Trainer(make_config(name, data_dir, "cpu", 1, Path("/tmp")), None)
+                for name in names}
+    seconds = dict.fromkeys(names, 0.0)
+    for trainer in trainers.values():
+        for _ in range(20):  # warm-up: allocator, oneDNN kernel selection
+            trainer.train_step()
+    for _ in range(rounds):
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                trainer.train_step()
+            seconds[name] += time.perf_counter() - start
+    return {name: seconds[name] / seconds[names[0]] for name in names}
 
 
 def track_extra_emas(trainer: Trainer, decays: list[float]) -> list[tuple[str, torch.nn.Module]]:
@@ -151,6 +180,9 @@ def main() -> None:
                              "step count comes from the speed test, so two recipes may train "
                              "side by side with one thread each")
     parser.add_argument("--measure-s", type=float, default=20.0)
+    parser.add_argument("--step-ratios", action="store_true",
+                        help="only print each recipe's step time relative to the first recipe's, "
+                             "timed interleaved in one process (--threads threads)")
     parser.add_argument("--speeds", help="JSON file of measured CPU steps/s (skips measuring)")
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--eval-every-min", type=float, default=0,
@@ -161,6 +193,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/recipes")
     args = parser.parse_args()
     names = args.recipes.split(",")
+    if args.step_ratios:
+        ratios = interleaved_step_ratios(names, args.data_dir, args.threads)
+        for name, ratio in ratios.items():
+            print(f"{name}: step time {ratio:.3f}x {names[0]}'s")
+        return
     speeds = json.loads(Path(args.speeds).read_text()) if args.speeds else {}
     for name in names:
         if name not in speeds:
