@@ -98,6 +98,8 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-channels-last": ("default", {"channels_last": True}),
     "default-ttur": ("default", {"lr_g": 1e-4, "lr_d": 2e-4}),
     "default-decay0.8": ("default", {"lr_decay": 0.8}),
+    "default-ada": ("default", {"augment": "ada"}),
+    "default-diffaug": ("default", {"augment": "diffaug"}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
