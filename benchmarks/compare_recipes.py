@@ -97,7 +97,6 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-bf16-only": ("default", {"amp": "bf16"}),
     "default-channels-last": ("default", {"channels_last": True}),
     "default-ttur": ("default", {"lr_g": 1e-4, "lr_d": 2e-4}),
-    "default-decay0.8": ("default", {"lr_decay": 0.8}),
     "default-ada": ("default", {"augment": "ada"}),
     "default-diffaug": ("default", {"augment": "diffaug"}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),

@@ -72,6 +72,27 @@ def test_distance_is_zero_at_the_equilibrium_and_other_losses_have_none():
         analyze(still[:3])
 
 
+def drifting_records(final_gap: float, steps: int = 20000, every: int = 50) -> list[dict]:
+    """D(x) − D(G(z)) rising linearly from 0.1 to `final_gap` after a flat first quarter."""
+    records = []
+    for step in range(every, steps + 1, every):
+        gap = 0.1 + (final_gap - 0.1) * max(0.0, (step - steps / 4) / (0.75 * steps))
+        records.append({"step": step, "loss_d": 2 * LN2 - gap, "loss_g": LN2 + gap,
+                        "d_real": 0.5 + gap / 2, "d_fake": 0.5 - gap / 2})
+    return records
+
+
+def test_a_discriminator_pulling_away_is_named_with_what_to_try():
+    verdict = analyze(drifting_records(0.5)).verdict
+    # the last window's mean of the ramp (steps 15,050-20,000) is 0.43
+    assert verdict.startswith("D is pulling away") and "to 0.43 (last window)" in verdict
+    assert "--augment ada" in verdict
+    # a small rise, or a steady oscillation around the equilibrium, is no drift
+    assert analyze(drifting_records(0.2)).verdict.startswith("no drift")
+    assert analyze(sine_records(noise=0.03)).verdict.startswith("no drift")
+    assert analyze(drifting_records(0.5), loss="hinge").verdict == ""  # raw scores: no scale
+
+
 def test_dynamics_command(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

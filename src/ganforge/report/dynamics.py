@@ -39,6 +39,10 @@ EQUILIBRIA = {
 }
 DEFAULT_WINDOW = 100
 MIN_PEAK = 0.2
+# D(x) − D(G(z)) rising this much above its lowest window mean, to at least DRIFT_GAP, is a
+# discriminator pulling away; the default run holds ~0.12 throughout, the 95k-step run of
+# docs/results.md went from 0.09 to 0.5 while its FID rose
+DRIFT_RISE, DRIFT_GAP = 0.15, 0.3
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Dynamics:
     windows: list[dict[str, Any]] = field(default_factory=list)  # per window: centre, stats
     rows: list[dict[str, Any]] = field(default_factory=list)  # the table
     references: dict[str, float] = field(default_factory=dict)  # per signal, where known
+    verdict: str = ""  # one line on the D(x) − D(G(z)) gap (BCE losses only)
 
 
 def detrend(values: np.ndarray) -> np.ndarray:
@@ -162,7 +167,23 @@ def analyze(records: list[dict[str, Any]], loss: str = "bce",
             "median_period": float(np.median(periods)) if periods else None,
             "oscillating_windows": f"{len(periods)}/{len(result.windows)}",
         })
+    if equilibrium:
+        result.verdict = gap_verdict(result.windows)
     return result
+
+
+def gap_verdict(windows: list[dict[str, Any]]) -> str:
+    """Whether the discriminator pulls away: the window means of D(x) − D(G(z)), lowest vs last."""
+    gaps = [w["d_real"]["mean"] - w["d_fake"]["mean"] for w in windows]
+    lowest = min(range(len(gaps)), key=gaps.__getitem__)
+    low, last = gaps[lowest], gaps[-1]
+    if last - low >= DRIFT_RISE and last >= DRIFT_GAP:
+        span = f"steps {windows[lowest]['start']:,.0f}–{windows[lowest]['end']:,.0f}"
+        return (f"D is pulling away: D(x) − D(G(z)) rose from {low:.2f} ({span}) to {last:.2f} "
+                f"(last window), as when D overfits the training images and FID rises with it; "
+                f"try --augment ada or diffaug, --r1-gamma, or fewer steps")
+    return (f"no drift: D(x) − D(G(z)) between {min(gaps):.2f} and {max(gaps):.2f} "
+            f"over the windows, {last:.2f} at the end")
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -192,7 +213,7 @@ def format_table(result: Dynamics) -> str:
             f"{len(result.windows)} windows")
     if result.equilibrium is None:
         note += f"; no equilibrium reference for loss '{result.loss}' (defined for bce only)"
-    return "\n".join(lines + [note])
+    return "\n".join(lines + [note] + ([result.verdict] if result.verdict else []))
 
 
 def markdown_table(result: Dynamics) -> str:

@@ -310,6 +310,8 @@ def dynamics_section(run: Path, window: int) -> Section | None:
                                 "dynamics.png", caption))
     head, rows = table_rows(result)
     section.blocks.append(Table(head, rows, id="dynamics"))
+    if result.verdict:
+        section.blocks.append(result.verdict)
     return section
 
 
