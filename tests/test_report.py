@@ -86,7 +86,7 @@ def test_a_discriminator_pulling_away_is_named_with_what_to_try():
     verdict = analyze(drifting_records(0.5)).verdict
     # the last window's mean of the ramp (steps 15,050-20,000) is 0.43
     assert verdict.startswith("D is pulling away") and "to 0.43 (last window)" in verdict
-    assert "--augment ada" in verdict
+    assert "--augment diffaug" in verdict and "--ada-target below 0.6" in verdict
     # a small rise, or a steady oscillation around the equilibrium, is no drift
     assert analyze(drifting_records(0.2)).verdict.startswith("no drift")
     assert analyze(sine_records(noise=0.03)).verdict.startswith("no drift")

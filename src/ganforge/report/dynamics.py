@@ -181,7 +181,8 @@ def gap_verdict(windows: list[dict[str, Any]]) -> str:
         span = f"steps {windows[lowest]['start']:,.0f}–{windows[lowest]['end']:,.0f}"
         return (f"D is pulling away: D(x) − D(G(z)) rose from {low:.2f} ({span}) to {last:.2f} "
                 f"(last window), as when D overfits the training images and FID rises with it; "
-                f"try --augment ada or diffaug, --r1-gamma, or fewer steps")
+                f"try --augment diffaug, --augment ada with an --ada-target below 0.6, "
+                f"--r1-gamma, or fewer steps")
     return (f"no drift: D(x) − D(G(z)) between {min(gaps):.2f} and {max(gaps):.2f} "
             f"over the windows, {last:.2f} at the end")
 
