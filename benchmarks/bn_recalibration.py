@@ -17,6 +17,7 @@ import copy
 
 import torch
 
+from ganforge.errors import GanforgeError
 from ganforge.evaluation import evaluate_generator
 from ganforge.generation.restore import load_generator
 
@@ -49,7 +50,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
-    generator, config, _ = load_generator(args.run, args.which, use_ema=True)
+    try:
+        generator, config, _ = load_generator(args.run, args.which, use_ema=True)
+    except GanforgeError as error:  # a wrong path or a foreign/corrupt checkpoint: one line
+        parser.exit(2, f"bn_recalibration: {error}\n")
     config.data_dir = args.data_dir
     print("| generator | domain FID | domain2 FID | precision | recall (domain / domain2) |")
     print("|---|---:|---:|---:|---|")

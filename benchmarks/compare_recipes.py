@@ -118,11 +118,17 @@ def make_config(name: str, data_dir: str, device: str, steps: int, run_root: Pat
     return build_config(preset, None, values)
 
 
+def warm_cpu_trainer(name: str, data_dir: str, warmup: int) -> Trainer:
+    """A recipe's trainer on the CPU after `warmup` steps (allocator, oneDNN kernel selection)."""
+    trainer = Trainer(make_config(name, data_dir, "cpu", 1, Path("/tmp")), None)
+    for _ in range(warmup):
+        trainer.train_step()
+    return trainer
+
+
 def cpu_steps_per_second(name: str, data_dir: str, threads: int, seconds: float) -> float:
     torch.set_num_threads(threads)
-    trainer = Trainer(make_config(name, data_dir, "cpu", 1, Path("/tmp")), None)
-    for _ in range(5):
-        trainer.train_step()
+    trainer = warm_cpu_trainer(name, data_dir, warmup=5)
     start, steps = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         trainer.train_step()
@@ -135,12 +141,8 @@ def interleaved_step_ratios(names: list[str], data_dir: str, threads: int, round
     """Each recipe's step time ÷ the first one's, timed in one process, taking turns (`rounds` ×
     `steps` steps each): a shared machine's load then slows every contender alike."""
     torch.set_num_threads(threads)
-    trainers = {name: Trainer(make_config(name, data_dir, "cpu", 1, Path("/tmp")), None)
-                for name in names}
+    trainers = {name: warm_cpu_trainer(name, data_dir, warmup=20) for name in names}
     seconds = dict.fromkeys(names, 0.0)
-    for trainer in trainers.values():
-        for _ in range(20):  # warm-up: allocator, oneDNN kernel selection
-            trainer.train_step()
     for _ in range(rounds):
         for name, trainer in trainers.items():
             start = time.perf_counter()
@@ -194,6 +196,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/recipes")
     args = parser.parse_args()
     names = args.recipes.split(",")
+    unknown = [name for name in names if name not in RECIPES]
+    if unknown:
+        parser.error(f"unknown recipe(s) {', '.join(unknown)}; choose from: {', '.join(RECIPES)}")
     if args.step_ratios:
         ratios = interleaved_step_ratios(names, args.data_dir, args.threads)
         for name, ratio in ratios.items():
