@@ -99,6 +99,11 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-ttur": ("default", {"lr_g": 1e-4, "lr_d": 2e-4}),
     "default-ada": ("default", {"augment": "ada"}),
     "default-diffaug": ("default", {"augment": "diffaug"}),
+    # issue 12, round 6: regularisers against D's overfitting, on top of round 4's default
+    "default-sn": ("default", {"spectral_norm": "d"}),
+    "default-ls0.1": ("default", {"label_smoothing": 0.1}),
+    "default-lecam0.1": ("default", {"lecam": 0.1}),
+    "default-lecam0.3": ("default", {"lecam": 0.3}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

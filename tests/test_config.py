@@ -41,6 +41,7 @@ def test_yaml_may_name_a_preset(tmp_path):
     ({"mode_seeking": -1.0}, "mode_seeking"),
     ({"r1_every": 0}, "r1_every=0; it must be > 0"),
     ({"d_layers": -1}, "d_layers=-1; it must be >= 0"),
+    ({"lecam": -0.1}, "lecam=-0.1; it must be >= 0"),
     ({"mode_seeking": 0.1, "batch_size": 1}, "batch-size 2 or more"),
 ])
 def test_bad_values_name_the_field(overrides, message):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganforge.losses import LOSSES, LeCam, gradient_penalty, mode_seeking_penalty, r1_penalty
 
 
 def test_bce_at_the_equilibrium_point():
@@ -71,3 +71,25 @@ def test_mode_seeking_penalty_is_the_inverse_image_to_latent_gap_ratio():
     assert mode_seeking_penalty(images, z).item() == pytest.approx(1 / 3, rel=1e-4)
     ignores_z = torch.ones(8, 3, 2, 2)  # a generator that ignores z: penalty 1/eps
     assert mode_seeking_penalty(ignores_z, z).item() == pytest.approx(1e5, rel=1e-3)
+
+
+def test_lecam_penalises_only_scores_past_the_other_kinds_average():
+    """R = E[relu(D(x) − α_fake)²] + E[relu(α_real − D(G(z)))²], after the averages (decay 0.99,
+    from 0) took this batch's means: α_real = 0.01·2 = 0.02, α_fake = 0.01·(−1) = −0.01."""
+    lecam = LeCam(torch.device("cpu"))
+    real, fake = torch.tensor([3.0, 1.0]), torch.tensor([-1.0, -1.0])
+    penalty = lecam.penalty(real, fake)
+    assert float(lecam.ema_real) == pytest.approx(0.02)
+    assert float(lecam.ema_fake) == pytest.approx(-0.01)
+    expected = ((3.01**2 + 1.01**2) / 2) + ((0.02 + 1) ** 2)
+    assert penalty.item() == pytest.approx(expected, rel=1e-6)
+    # a D that scores real below the fakes' average and fakes above the reals' is not penalised
+    assert lecam.penalty(torch.tensor([-5.0]), torch.tensor([5.0])).item() == 0.0
+
+
+def test_lecam_gradient_pulls_scores_together():
+    lecam = LeCam(torch.device("cpu"))
+    real = torch.tensor([2.0], requires_grad=True)
+    fake = torch.tensor([-2.0], requires_grad=True)
+    lecam.penalty(real, fake).backward()
+    assert real.grad.item() > 0 and fake.grad.item() < 0  # descent lowers D(x), raises D(G(z))

@@ -67,6 +67,19 @@ def test_ada_resume_is_bit_exact(data_dir, tmp_path):
         (r["ada_p"], r["ada_rt"]) for r in straight_records]
 
 
+@pytest.mark.slow
+def test_lecam_resume_is_bit_exact(data_dir, tmp_path):
+    """--lecam: the score averages are saved and restored, so 10 + 10 steps equal 20."""
+    assert train(data_dir, tmp_path / "straight", steps=20, lecam=0.3) == 0
+    assert train(data_dir, tmp_path / "split", steps=10, lecam=0.3) == 0
+    assert cli("train", "--resume", str(tmp_path / "split"), "--steps", "20") == 0
+    straight, split = checkpoint_tensors(tmp_path / "straight"), checkpoint_tensors(
+        tmp_path / "split")
+    assert straight.keys() == split.keys()
+    assert [k for k in straight if not torch.equal(straight[k], split[k])] == []
+    assert float(straight["lecam/ema_real"]) != 0 and float(straight["lecam/ema_fake"]) != 0
+
+
 SIGNAL_POINTS = {  # where inside a step the signal lands: (method, before or after it runs)
     "before D": ("discriminator_step", "before"),
     "after D's update, before G's": ("discriminator_step", "after"),

@@ -67,6 +67,10 @@ class Config:
     r1_gamma: float = option(0.0, "R1 penalty weight on real images; 0 = off")
     r1_every: int = option(1, "apply R1 every N steps, weighted by N (lazy regularisation as "
                               "in StyleGAN2: 16 makes it almost free; 1 = every step)")
+    lecam: float = option(0.0, "LeCam regularisation weight (Tseng et al. 2021): D's scores on "
+                               "real and generated images are pulled towards the moving averages "
+                               "of the other kind, against D overfitting a small training set; "
+                               "0 = off")
     mode_seeking: float = option(0.0, "MSGAN mode-seeking weight: G is penalised for mapping two "
                                       "noise vectors (of the same class) to similar images; 0 = off")
     # --- optimisation ---
@@ -265,7 +269,7 @@ def validate(config: Config) -> None:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
                     "d_layers",
-                    "gp_weight", "r1_gamma", "mode_seeking", "image_size", "seed")
+                    "gp_weight", "r1_gamma", "lecam", "mode_seeking", "image_size", "seed")
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")

@@ -122,6 +122,41 @@ class Wasserstein(AdversarialLoss):
         return -fake.mean()
 
 
+class LeCam:
+    """LeCam regularisation (Tseng et al. 2021, "Regularizing Generative Adversarial Networks under
+    Limited Data"): D's scores on real images are penalised for rising above the moving average of
+    its scores on generated ones, and vice versa,
+
+        R = E[relu(D(x) − α_fake)²] + E[relu(α_real − D(G(z)))²],
+
+    with α the exponential moving averages (decay 0.99) of the batch-mean raw scores. It bounds how
+    far D can pull the two kinds apart, which is what a discriminator overfitting a small training
+    set does. The averages live on the training device (no host synchronisation) and are part of
+    the checkpoint, so a resumed run continues them exactly."""
+
+    decay = 0.99
+
+    def __init__(self, device: torch.device, mean_over_ranks=lambda t: t) -> None:
+        self.ema_real = torch.zeros((), device=device)
+        self.ema_fake = torch.zeros((), device=device)
+        self.mean_over_ranks = mean_over_ranks
+
+    def penalty(self, scores_real: torch.Tensor, scores_fake: torch.Tensor) -> torch.Tensor:
+        means = self.mean_over_ranks(torch.stack([scores_real.detach().float().mean(),
+                                                  scores_fake.detach().float().mean()]))
+        self.ema_real.lerp_(means[0], 1 - self.decay)
+        self.ema_fake.lerp_(means[1], 1 - self.decay)
+        return (F.relu(scores_real - self.ema_fake).pow(2).mean()
+                + F.relu(self.ema_real - scores_fake).pow(2).mean())
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"ema_real": self.ema_real, "ema_fake": self.ema_fake}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        for name, tensor in self.state().items():
+            tensor.copy_(state[name])
+
+
 def build_loss(config) -> AdversarialLoss:
     return LOSSES.get(config.loss)(label_smoothing=config.label_smoothing,
                                    gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,

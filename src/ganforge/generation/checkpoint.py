@@ -182,12 +182,14 @@ def training_tensors(modules: dict[str, torch.nn.Module | None],
                      optimizers: dict[str, torch.optim.Optimizer], noise_state: torch.Tensor,
                      data_state: dict[str, torch.Tensor],
                      rank_rng: list[dict[str, torch.Tensor]] | None = None,
-                     ada: dict[str, torch.Tensor] | None = None
+                     states: dict[str, dict[str, torch.Tensor]] | None = None
                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, optimiser metadata by name) of everything an exact resume needs: module weights
     (`G/…`, `D/…`, `G_ema/…`), optimiser states, this process's random states (`rng/…`), the
-    noise stream, every other rank's states (`rng/rank{r}/…`), the data order (`data/…`) and,
-    under --augment ada, the augmentation probability and its statistic (`ada/…`)."""
+    noise stream, every other rank's states (`rng/rank{r}/…`), the data order (`data/…`) and
+    the state of stateful training parts by name (`states`: e.g. under --augment ada the
+    augmentation probability and its statistic, `ada/…`; under --lecam the score averages,
+    `lecam/…`)."""
     tensors: dict[str, torch.Tensor] = {}
     for prefix, module in modules.items():
         if module is not None:
@@ -202,7 +204,8 @@ def training_tensors(modules: dict[str, torch.nn.Module | None],
         if rank:  # rank 0's states are this process's, stored above
             tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in states.items()})
     tensors.update({f"data/{k}": v for k, v in data_state.items()})
-    tensors.update({f"ada/{k}": v for k, v in (ada or {}).items()})
+    for group, state in (states or {}).items():
+        tensors.update({f"{group}/{k}": v for k, v in state.items()})
     return tensors, optimizer_meta
 
 
@@ -214,11 +217,11 @@ def data_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len("data/"):]: v for k, v in tensors.items() if k.startswith("data/")}
 
 
-def ada_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The `ada/…` tensors; KeyError('ada/p') when the checkpoint has none."""
-    state = {k[len("ada/"):]: v for k, v in tensors.items() if k.startswith("ada/")}
+def group_state(tensors: dict[str, torch.Tensor], group: str) -> dict[str, torch.Tensor]:
+    """The `group/…` tensors (e.g. `ada`); KeyError('group/…') when the checkpoint has none."""
+    state = {k[len(group) + 1:]: v for k, v in tensors.items() if k.startswith(group + "/")}
     if not state:
-        raise KeyError("ada/p")
+        raise KeyError(f"{group}/…")
     return state
 
 

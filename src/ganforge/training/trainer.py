@@ -35,7 +35,7 @@ from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.generation import checkpoint as ckpt
 from ganforge.generation.rundir import RunDir
 from ganforge.generation.sampling import balanced_labels, generate, noise
-from ganforge.losses import build_loss
+from ganforge.losses import LeCam, build_loss
 from ganforge.metrics.catalog import training_log_keys
 from ganforge.metrics.evaluate import fid_text
 from ganforge.models import ModelSpec, build_models
@@ -185,6 +185,7 @@ class Trainer:
                                                                self.data.flips_allowed)
         self.ada = (AdaController(self.augment_d, config, self.device, self.dist)
                     if config.augment == "ada" else None)
+        self.lecam = LeCam(self.device, self.dist.mean) if config.lecam else None
         self.batches = InMemoryBatches(self.data, config.batch_size, config.seed, self.device,
                                        self.dist.rank, self.dist.world_size)
         # the noise stream is global (same on every rank), each rank keeps its slice of it
@@ -309,6 +310,8 @@ class Trainer:
                 self.ada.observe(scores_real)
             loss = self.loss.discriminator_total(self.D, real_in, fake_in, scores_real,
                                                  scores_fake, labels, r1_scale)
+            if self.lecam is not None:
+                loss = loss + self.config.lecam * self.lecam.penalty(scores_real, scores_fake)
         self.update(loss, self.opt_D, self.scaler_D)
         return loss.detach(), self.score_mean(scores_real), self.score_mean(scores_fake)
 
@@ -396,7 +399,8 @@ class Trainer:
             {"G": self.G, "D": self.D, "G_ema": self.G_ema},
             {"opt_G": self.opt_G, "opt_D": self.opt_D}, self.noise_generator.get_state(),
             self.batches.state_dict(), rank_rng,
-            self.ada.state() if self.ada is not None else None)
+            {name: part.state() for name, part in (("ada", self.ada), ("lecam", self.lecam))
+             if part is not None})
         meta = {
             "config": self.config.to_dict(),
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
@@ -435,8 +439,9 @@ class Trainer:
         self.batches.load_state_dict(ckpt.data_state(tensors))
         self.restore_rank_rng(tensors, meta["step"])
         self.noise_generator.set_state(ckpt.noise_state(tensors))
-        if self.ada is not None:
-            self.ada.load_state(ckpt.ada_state(tensors))
+        for name, part in (("ada", self.ada), ("lecam", self.lecam)):
+            if part is not None:
+                part.load_state(ckpt.group_state(tensors, name))
         if self.scaler_G is not None and "scalers" in meta:
             self.scaler_G.load_state_dict(meta["scalers"]["G"])
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
