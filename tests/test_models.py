@@ -57,10 +57,27 @@ def test_dcgan_kernel_size_keeps_shapes_and_sets_every_kernel(size, kernel):
     assert convs and all(m.kernel_size == (kernel, kernel) for m in convs)
 
 
-@pytest.mark.parametrize("kernel", [4, 1, 0])
-def test_even_or_tiny_kernel_size_is_refused(kernel):
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_dcgan_even_kernel_halves_and_doubles_exactly(size):
+    """Kernel 4 (the DCGAN paper's): stride-2 layers 4×4 and exact ×2 / ÷2 sides; G's stride-1
+    layer 5×5; D's maps floor-halve (28 → 14 → 7 → 3)."""
+    config = Config(model="dcgan", width=8, kernel_size=4, d_layers=3, steps=1)
+    generator, discriminator = build_models(config, ModelSpec(1, size, 10))
+    labels = torch.randint(0, 10, (3,))
+    images = generator(torch.randn(3, 100), labels)
+    assert images.shape == (3, 1, size, size)
+    assert discriminator(images, labels).shape == (3,)
+    strides = {m.kernel_size: m.stride for m in generator.modules()
+               if isinstance(m, nn.ConvTranspose2d)}
+    assert strides == {(5, 5): (1, 1), (4, 4): (2, 2)}
+    maps = discriminator.net(images)
+    assert maps.shape[-1] == {28: 3, 32: 4, 64: 8}[size]
+
+
+@pytest.mark.parametrize("kernel", [1, 0])
+def test_tiny_kernel_size_is_refused(kernel):
     from ganforge.config import build_config
-    with pytest.raises(GanforgeError, match=f"kernel_size={kernel}; it must be odd and >= 3"):
+    with pytest.raises(GanforgeError, match=f"kernel_size={kernel}; it must be >= 2"):
         build_config(None, None, {"kernel_size": kernel, "steps": 1})
 
 

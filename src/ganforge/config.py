@@ -51,8 +51,11 @@ class Config:
     hidden_dim: int = option(256, "width of the first hidden layer of MLP models (units)")
     depth: int = option(3, "number of hidden layers of MLP models")
     width: int = option(64, "base channel count of convolutional models")
-    kernel_size: int = option(5, "dcgan: side of every convolution kernel, odd (5 as in the "
-                                 "TensorFlow tutorial; 3 costs about a third of the arithmetic)")
+    kernel_size: int = option(5, "dcgan: side of every convolution kernel (5 as in the "
+                                 "TensorFlow tutorial; 3 costs about a third of the arithmetic); "
+                                 "an even one (4, as in the DCGAN paper) sets the stride-2 layers, "
+                                 "free of checkerboard overlap, and G's stride-1 layer takes one "
+                                 "more")
     d_layers: int = option(0, "dcgan, mlp-conv: stride-2 convolutions in D, channels doubling; "
                               "0 = until the map is 8 px or less (2 at 28 px, as in the "
                               "TensorFlow tutorial)")
@@ -291,9 +294,9 @@ def validate(config: Config) -> None:
         raise GanforgeError(f"bad value lr_decay={config.lr_decay}; it must be in [0, 1]")
     if not 0 < config.subset <= 1:
         raise GanforgeError(f"bad value subset={config.subset}; it must be in (0, 1]")
-    if config.kernel_size < 3 or config.kernel_size % 2 == 0:
-        raise GanforgeError(f"bad value kernel_size={config.kernel_size}; it must be odd and >= 3, "
-                            "e.g. 3 or 5")
+    if config.kernel_size < 2:
+        raise GanforgeError(f"bad value kernel_size={config.kernel_size}; it must be >= 2, "
+                            "e.g. 4 or 5")
     if config.channels not in (0, 1, 3):
         raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
     if config.steps == 0 and config.epochs == 0 and not config.minutes:
