@@ -105,6 +105,7 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-lecam0.1": ("default", {"lecam": 0.1}),
     "default-lecam0.3": ("default", {"lecam": 0.3}),
     "default-k4": ("default", {"kernel_size": 4}),
+    "default-mbstd4": ("default", {"minibatch_std": 4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

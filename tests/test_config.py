@@ -42,6 +42,7 @@ def test_yaml_may_name_a_preset(tmp_path):
     ({"r1_every": 0}, "r1_every=0; it must be > 0"),
     ({"d_layers": -1}, "d_layers=-1; it must be >= 0"),
     ({"lecam": -0.1}, "lecam=-0.1; it must be >= 0"),
+    ({"minibatch_std": 3, "batch_size": 32}, "minibatch_std=3 must divide batch_size=32"),
     ({"mode_seeking": 0.1, "batch_size": 1}, "batch-size 2 or more"),
 ])
 def test_bad_values_name_the_field(overrides, message):

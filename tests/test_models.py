@@ -210,3 +210,30 @@ def test_projection_sees_only_spatially_pooled_features(model):
             D.features = lambda _: flipped  # type: ignore[method-assign]
             moved = D(images, labels) - D.head(flipped.flatten(1)).squeeze(1)
             assert torch.allclose(moved, class_term, atol=1e-5)
+
+
+def test_minibatch_std_is_the_mean_feature_spread_of_each_group():
+    from ganforge.models.base import minibatch_std
+    features = torch.tensor([[0.0, 0.0], [2.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
+    spread = minibatch_std(features, 2).squeeze(1)
+    # group 1: per-feature std 1 and 2 -> 1.5; group 2: identical samples -> 0 (+ the epsilon)
+    assert spread[:2].tolist() == pytest.approx([1.5, 1.5])
+    assert spread[2:].tolist() == pytest.approx([1e-4, 1e-4], abs=1e-6)
+    assert minibatch_std(features, 3).shape == (4, 1)  # 3 does not divide 4: groups of 1
+
+
+def test_minibatch_std_groups_never_mix_real_and_generated_images():
+    """D scores a [real; fake] batch (as the trainer concatenates them) exactly as it scores
+    each half alone; and the score depends on the group's spread."""
+    torch.manual_seed(0)
+    config = Config(model="dcgan", width=8, minibatch_std=4, d_layers=3, dropout=0.0, steps=1)
+    _, discriminator = build_models(config, ModelSpec(1, 28, 10))
+    assert discriminator.head.in_features == 32 * 4 * 4 + 1
+    real, fake = torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
+    labels = torch.randint(0, 10, (16,))
+    together = discriminator(torch.cat([real, fake]), labels)
+    apart = torch.cat([discriminator(real, labels[:8]), discriminator(fake, labels[8:])])
+    assert torch.allclose(together, apart, atol=1e-6)
+    collapsed = fake[:1].expand(8, -1, -1, -1)
+    first = discriminator(collapsed, labels[8:])[0]
+    assert first != discriminator(torch.cat([collapsed[:1], fake[1:]]), labels[8:])[0]

@@ -62,6 +62,9 @@ class Config:
     residual: str = option("g", "resnet only: residual blocks in g (generator) or gd (both)")
     dropout: float = option(0.3, "dropout probability in the discriminator")
     conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
+    minibatch_std: int = option(0, "group size of D's minibatch standard-deviation input "
+                                    "(ProGAN): D sees how varied each group of real or generated "
+                                    "images is, against collapse; must divide batch_size; 0 = off")
     spectral_norm: str = option("none", "none|d|gd: spectral normalisation of D, or of G and D")
     # --- loss ---
     loss: str = option("bce", "adversarial loss, see `ganforge losses`")
@@ -272,10 +275,15 @@ def validate(config: Config) -> None:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
                     "d_layers",
-                    "gp_weight", "r1_gamma", "lecam", "mode_seeking", "image_size", "seed")
+                    "gp_weight", "r1_gamma", "lecam", "mode_seeking", "minibatch_std", "image_size",
+                    "seed")
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")
+    if config.minibatch_std and config.batch_size % config.minibatch_std:
+        raise GanforgeError(f"minibatch_std={config.minibatch_std} must divide batch_size="
+                            f"{config.batch_size} (groups must not mix real and generated "
+                            "images); e.g. --minibatch-std 4")
     if config.mode_seeking and config.batch_size < 2:
         raise GanforgeError("mode_seeking compares pairs of samples: use --batch-size 2 or more, "
                             "or --mode-seeking 0")

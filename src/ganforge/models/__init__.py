@@ -20,8 +20,11 @@ from ganforge.models import dcgan, mlp, mlp_conv, resnet, upconv  # noqa: E402,F
 
 
 def build_models(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
-    """Build G and D for `config.model`, with spectral normalisation where the config asks."""
+    """Build G and D for `config.model`, with the minibatch standard deviation and spectral
+    normalisation where the config asks."""
     generator, discriminator = MODELS.get(config.model)(config, spec)
+    if config.minibatch_std:
+        discriminator.use_minibatch_std(config.minibatch_std)
     if config.spectral_norm in ("d", "gd"):
         apply_spectral_norm(discriminator)
     if config.spectral_norm == "gd":

@@ -8,6 +8,7 @@ Subclasses implement only `synthesize(inputs)` and `features(images)`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +65,7 @@ class Discriminator(nn.Module):
                  projection_dim: int | None = None) -> None:
         super().__init__()
         self.head = nn.Linear(feature_dim, 1)
+        self.minibatch_std_group = 0
         self.projection = (nn.Embedding(num_classes, projection_dim or feature_dim)
                            if num_classes else None)
         if self.projection is not None:
@@ -74,7 +76,10 @@ class Discriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """One unnormalised score (logit) per image, shape N."""
         h = self.features(images)
-        score = self.head(h.flatten(1)).squeeze(1)
+        flat = h.flatten(1)
+        if self.minibatch_std_group:
+            flat = torch.cat([flat, minibatch_std(flat, self.minibatch_std_group)], dim=1)
+        score = self.head(flat).squeeze(1)
         if self.projection is not None:
             if labels is None:
                 raise ValueError("a conditional discriminator needs class labels")
@@ -84,3 +89,21 @@ class Discriminator(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def use_minibatch_std(self, group: int) -> None:
+        """Give the head one more input: how varied the image's group of `group` is (ProGAN's
+        minibatch standard deviation), so D can tell a collapsed batch of fakes from real ones."""
+        self.minibatch_std_group = group
+        self.head = nn.Linear(self.head.in_features + 1, 1)
+
+
+def minibatch_std(features: torch.Tensor, group: int) -> torch.Tensor:
+    """N×1: per group of `group` consecutive samples, the standard deviation of each feature over
+    the group, averaged over the features. Groups are consecutive so that a batch of real images
+    followed by one of fakes (each a multiple of `group`) never mixes the two; a batch that
+    `group` does not divide uses the largest common divisor."""
+    n = features.shape[0]
+    group = math.gcd(n, group)
+    grouped = features.float().view(n // group, group, -1)
+    spread = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=1)
+    return spread.repeat_interleave(group).unsqueeze(1).to(features.dtype)
