@@ -31,8 +31,11 @@ from ganforge.training.trainer import Trainer
 # unconditional (the default was unconditional until the conditional recipe won this comparison).
 # Rounds 1-3 measured against a batch-64 default with a two-convolution D and decay over the last
 # 30 %; B64 and ROUND3 keep those recipes what they were since the default moved to batch 32
-# (round 3), to a 60 % decay and to a three-convolution D (round 4).
-TWO_CONV_D = {"d_layers": 0}
+# (round 3), to a 60 % decay and to a three-convolution D (round 4); ROUND4 keeps rounds 1-6's
+# recipes on 5x5 kernels without spectral normalisation (the default since round 6).
+ROUND4 = {"kernel_size": 5, "spectral_norm": "none"}
+D3 = {**ROUND4, "d_layers": 3}
+TWO_CONV_D = {"d_layers": 0, **ROUND4}
 ROUND3 = {"lr_decay": 0.3, **TWO_CONV_D}
 B64 = {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, **ROUND3}
 UNCONDITIONAL = {**B64, "conditional": False, "mode_seeking": 0.0}
@@ -78,40 +81,39 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
                                         **TWO_CONV_D}),
     "default-decay0.6-r1g0.1": ("default", {"lr_decay": 0.6, "r1_gamma": 0.1, "r1_every": 16,
                                             **TWO_CONV_D}),
-    "default-decay0.6-d3": ("default", {"lr_decay": 0.6, "d_layers": 3}),
-    "default-decay0.6-d4": ("default", {"lr_decay": 0.6, "d_layers": 4}),
-    "default-decay0.6-d3-lr2e-4": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 2e-4,
+    "default-decay0.6-d3": ("default", {**D3, "lr_decay": 0.6}),
+    "default-decay0.6-d4": ("default", {**ROUND4, "lr_decay": 0.6, "d_layers": 4}),
+    "default-decay0.6-d3-lr2e-4": ("default", {**D3, "lr_decay": 0.6, "lr_g": 2e-4,
                                                "lr_d": 2e-4}),
-    "default-decay0.6-d3-lr1e-4": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 1e-4,
+    "default-decay0.6-d3-lr1e-4": ("default", {**D3, "lr_decay": 0.6, "lr_g": 1e-4,
                                                "lr_d": 1e-4}),
-    "default-decay0.6-d3-seed1": ("default", {"lr_decay": 0.6, "d_layers": 3, "seed": 1}),
-    "default-decay0.6-d3-lr1e-4-seed1": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 1e-4,
+    "default-decay0.6-d3-seed1": ("default", {**D3, "lr_decay": 0.6, "seed": 1}),
+    "default-decay0.6-d3-lr1e-4-seed1": ("default", {**D3, "lr_decay": 0.6, "lr_g": 1e-4,
                                                      "lr_d": 1e-4, "seed": 1}),
-    "default-decay0.6-d3-lr7e-5": ("default", {"lr_decay": 0.6, "d_layers": 3, "lr_g": 7e-5,
+    "default-decay0.6-d3-lr7e-5": ("default", {**D3, "lr_decay": 0.6, "lr_g": 7e-5,
                                                "lr_d": 7e-5}),
     # issue 12, round 5: on top of round 4's default (the "default" preset: batch 32, three-
     # convolution D, decay over the last 60 %)
-    "default-beta0": ("default", {"beta1": 0.0, "beta2": 0.99}),
-    "default-ms0.1": ("default", {"mode_seeking": 0.1}),
-    "default-bf16": ("default", {"amp": "bf16", "channels_last": True}),
-    "default-bf16-only": ("default", {"amp": "bf16"}),
-    "default-channels-last": ("default", {"channels_last": True}),
-    "default-ttur": ("default", {"lr_g": 1e-4, "lr_d": 2e-4}),
-    "default-ada": ("default", {"augment": "ada"}),
-    "default-diffaug": ("default", {"augment": "diffaug"}),
-    # issue 12, round 6: regularisers against D's overfitting, on top of round 4's default
-    "default-sn": ("default", {"spectral_norm": "d"}),
-    "default-ls0.1": ("default", {"label_smoothing": 0.1}),
-    "default-lecam0.1": ("default", {"lecam": 0.1}),
-    "default-lecam0.3": ("default", {"lecam": 0.3}),
-    "default-k4": ("default", {"kernel_size": 4}),
-    "default-mbstd4": ("default", {"minibatch_std": 4}),
-    "default-sn-seed1": ("default", {"spectral_norm": "d", "seed": 1}),
-    "default-sn-k4": ("default", {"spectral_norm": "d", "kernel_size": 4}),
-    "default-lecam0.01": ("default", {"lecam": 0.01}),
-    "default-sn-lr2e-4": ("default", {"spectral_norm": "d", "lr_g": 2e-4, "lr_d": 2e-4}),
-    "default-sn-mbstd4": ("default", {"spectral_norm": "d", "minibatch_std": 4}),
-    "default-sn-k4-seed1": ("default", {"spectral_norm": "d", "kernel_size": 4, "seed": 1}),
+    "default-beta0": ("default", {**ROUND4, "beta1": 0.0, "beta2": 0.99}),
+    "default-ms0.1": ("default", {**ROUND4, "mode_seeking": 0.1}),
+    "default-bf16": ("default", {**ROUND4, "amp": "bf16", "channels_last": True}),
+    "default-bf16-only": ("default", {**ROUND4, "amp": "bf16"}),
+    "default-channels-last": ("default", {**ROUND4, "channels_last": True}),
+    "default-ttur": ("default", {**ROUND4, "lr_g": 1e-4, "lr_d": 2e-4}),
+    "default-ada": ("default", {**ROUND4, "augment": "ada"}),
+    "default-diffaug": ("default", {**ROUND4, "augment": "diffaug"}),
+    # issue 12, round 6: on top of round 4's default
+    "round4-default": ("default", {**ROUND4}),
+    "default-sn": ("default", {**ROUND4, "spectral_norm": "d"}),
+    "default-sn-seed1": ("default", {**ROUND4, "spectral_norm": "d", "seed": 1}),
+    "default-k4": ("default", {**ROUND4, "kernel_size": 4}),
+    "default-sn-k4": ("default", {**ROUND4, "spectral_norm": "d", "kernel_size": 4}),
+    "default-sn-k4-seed1": ("default", {**ROUND4, "spectral_norm": "d", "kernel_size": 4,
+                                        "seed": 1}),
+    "default-ls0.1": ("default", {**ROUND4, "label_smoothing": 0.1}),
+    "default-lecam0.1": ("default", {**ROUND4, "lecam": 0.1}),
+    "default-lecam0.01": ("default", {**ROUND4, "lecam": 0.01}),
+    "default-mbstd4": ("default", {**ROUND4, "minibatch_std": 4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
