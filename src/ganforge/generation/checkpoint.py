@@ -200,9 +200,9 @@ def training_tensors(modules: dict[str, torch.nn.Module | None],
         tensors.update(state)
     tensors.update(rng_tensors())
     tensors["rng/noise"] = noise_state
-    for rank, states in enumerate(rank_rng or []):
+    for rank, rng_states in enumerate(rank_rng or []):
         if rank:  # rank 0's states are this process's, stored above
-            tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in states.items()})
+            tensors.update({f"rng/rank{rank}/{k[4:]}": v for k, v in rng_states.items()})
     tensors.update({f"data/{k}": v for k, v in data_state.items()})
     for group, state in (states or {}).items():
         tensors.update({f"{group}/{k}": v for k, v in state.items()})
