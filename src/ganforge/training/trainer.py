@@ -399,8 +399,7 @@ class Trainer:
             {"G": self.G, "D": self.D, "G_ema": self.G_ema},
             {"opt_G": self.opt_G, "opt_D": self.opt_D}, self.noise_generator.get_state(),
             self.batches.state_dict(), rank_rng,
-            {name: part.state() for name, part in (("ada", self.ada), ("lecam", self.lecam))
-             if part is not None})
+            {name: part.state() for name, part in self.stateful_parts().items()})
         meta = {
             "config": self.config.to_dict(),
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
@@ -412,6 +411,11 @@ class Trainer:
         if self.scaler_G is not None:
             meta["scalers"] = {"G": self.scaler_G.state_dict(), "D": self.scaler_D.state_dict()}
         return tensors, meta
+
+    def stateful_parts(self) -> dict:
+        """The training parts in use whose state a checkpoint keeps, by checkpoint group name."""
+        return {name: part for name, part in (("ada", self.ada), ("lecam", self.lecam))
+                if part is not None}
 
     def save_checkpoint(self, name: str,
                         rank_rng: list[dict[str, torch.Tensor]] | None = None) -> None:
@@ -439,9 +443,8 @@ class Trainer:
         self.batches.load_state_dict(ckpt.data_state(tensors))
         self.restore_rank_rng(tensors, meta["step"])
         self.noise_generator.set_state(ckpt.noise_state(tensors))
-        for name, part in (("ada", self.ada), ("lecam", self.lecam)):
-            if part is not None:
-                part.load_state(ckpt.group_state(tensors, name))
+        for name, part in self.stateful_parts().items():
+            part.load_state(ckpt.group_state(tensors, name))
         if self.scaler_G is not None and "scalers" in meta:
             self.scaler_G.load_state_dict(meta["scalers"]["G"])
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
