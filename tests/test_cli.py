@@ -1,5 +1,7 @@
 """Command-line behaviour: every preset/model trains on real data; bad input is one clear line."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,37 @@ def test_corrupt_checkpoint_on_resume(data_dir, tmp_path, capsys):
     (tmp_path / "run" / "checkpoints" / "last.safetensors").write_bytes(b"garbage")
     assert cli("train", "--resume", str(tmp_path / "run")) == 2
     assert "corrupt" in error_lines(capsys)[0]
+
+
+@pytest.mark.parametrize("other_data", [("--subset", "0.2"), ("--seed", "1")],
+                         ids=["other count", "same count, other images"])
+def test_resume_refuses_other_training_images(data_dir, tmp_path, capsys, other_data):
+    """A resume that loads other images (here another subset) must stop before any step, not train
+    a different run under the old name or fail mid-step; the checkpoint stays as it was."""
+    assert train(data_dir, tmp_path / "run", steps=5) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    assert cli("train", "--resume", str(tmp_path / "run"), "--steps", "10", *other_data) == 2
+    line = error_lines(capsys)[0]
+    assert re.search(r"cannot resume: the run was trained on (\d+) images .* but (\d+) other images", line)
+    assert "--data-dir" in line
+    assert last.read_bytes() == before
+
+
+def test_resume_of_a_checkpoint_without_data_identity_still_checks_the_count(data_dir, tmp_path,
+                                                                              capsys):
+    """Checkpoints written before the training set's identity was saved: the saved data order's
+    length must still match, so another set fails in one line instead of an IndexError mid-step."""
+    from ganforge.generation import checkpoint as ckpt
+
+    assert train(data_dir, tmp_path / "run", steps=5) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    tensors, meta = ckpt.load_checkpoint(last)
+    del meta["data"]
+    ckpt.save_checkpoint(last, tensors, meta)
+    assert cli("train", "--resume", str(tmp_path / "run"), "--steps", "10", "--subset", "0.2") == 2
+    assert "cannot resume" in error_lines(capsys)[0]
+    assert cli("train", "--resume", str(tmp_path / "run"), "--steps", "10") == 0
 
 
 def test_sample_grid_npz_and_class(data_dir, tmp_path, capsys):

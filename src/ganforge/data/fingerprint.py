@@ -1,4 +1,5 @@
-"""Per-image content hashes, so evaluation can tell when a reference image was also trained on."""
+"""Content hashes: per image, so evaluation can tell when a reference image was also trained on;
+and of a whole image set, so a resumed run can tell it is fed the images it was trained on."""
 
 from __future__ import annotations
 
@@ -25,3 +26,11 @@ def image_hashes(images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
 def overlap_count(hashes: torch.Tensor, others: torch.Tensor) -> int:
     """How many of `hashes` also occur in `others`."""
     return int(torch.isin(hashes, others).sum())
+
+
+def content_hash(images: torch.Tensor) -> str:
+    """sha256 of the image bytes, streamed without copying the whole array."""
+    digest = hashlib.sha256()
+    for part in images.split(4096):
+        digest.update(memoryview(np.ascontiguousarray(part.numpy())).cast("B"))
+    return digest.hexdigest()

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ganforge.data.datasets import ImageSet, load_dataset
-from ganforge.data.fingerprint import image_hashes
+from ganforge.data.fingerprint import content_hash, image_hashes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import FeatureNet
 from ganforge.metrics.maths import PRDC_K, frechet_distance, gaussian_stats, kth_neighbour_radii
@@ -81,14 +81,6 @@ def split_images(dataset: str, data_dir: str | Path, split: str,
     channels, side = shape or (0, 0)
     return load_dataset(dataset, data_dir, train=split == "train", download=True,
                         image_size=side, channels=channels)
-
-
-def content_hash(images: torch.Tensor) -> str:
-    """sha256 of the image bytes, streamed without copying the whole array."""
-    digest = hashlib.sha256()
-    for part in images.split(4096):
-        digest.update(memoryview(np.ascontiguousarray(part.numpy())).cast("B"))
-    return digest.hexdigest()
 
 
 def cache_key(dataset: str, split: str, images: torch.Tensor, net: FeatureNet,

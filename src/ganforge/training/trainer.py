@@ -29,6 +29,7 @@ from torch import nn
 from ganforge.config import Config
 from ganforge.data import InMemoryBatches
 from ganforge.data.augment import build_augmentation
+from ganforge.data.fingerprint import content_hash
 from ganforge.data.training_set import load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
@@ -155,6 +156,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.data = load_training_set(config)
         self.train_hashes = None  # content hashes of the training images, on first evaluation
+        self.data_identity = None  # the training set's count and pixel hash, on first checkpoint
         self.spec = ModelSpec(self.data.shape[0], self.data.shape[1],
                               self.data.num_classes if config.conditional else 0)
         self.G, self.D = (m.to(self.device) for m in build_models(config, self.spec))
@@ -405,7 +407,7 @@ class Trainer:
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
                      "num_classes": self.spec.num_classes},
             "step": self.step, "wall_time_s": self.elapsed(), "best_value": self.best_value,
-            "best_eval": self.best_eval, **optimizer_meta,
+            "best_eval": self.best_eval, "data": self.training_set_identity(), **optimizer_meta,
             "ganforge": __import__("ganforge").__version__,
         }
         if self.scaler_G is not None:
@@ -429,7 +431,31 @@ class Trainer:
             raise GanforgeError(f"checkpoint '{path}' lacks {err} needed to resume; resume from "
                                 f"another checkpoint of the run, or start a new run") from None
 
+    def training_set_identity(self) -> dict[str, Any]:
+        """What a resumed run must be fed again: the image count and a hash of the pixels."""
+        if self.data_identity is None:
+            content = self.data.content_key or content_hash(self.data.images)
+            self.data_identity = {"images": len(self.data), "content": content[:16],
+                                  "source": self.data.source}
+        return self.data_identity
+
+    def check_same_training_set(self, tensors: dict[str, torch.Tensor],
+                                meta: dict[str, Any]) -> None:
+        """Resuming on other images (another --data-dir, a relative path read from another
+        folder, the bundled fallback) would silently train a different run, or fail mid-step."""
+        saved = meta.get("data")
+        if saved is None:  # checkpoints before the identity was saved: the count must still fit
+            saved = {"images": len(tensors["data/permutation"]), "content": None}
+        now = self.training_set_identity()
+        if saved["images"] != now["images"] or saved["content"] not in (None, now["content"]):
+            was = f" ({saved['source']})" if "source" in saved else ""
+            raise GanforgeError(
+                f"cannot resume: the run was trained on {saved['images']} images{was}, but "
+                f"{now['images']} other images load now ({now['source']}); pass the original "
+                f"--data-dir (a relative data_dir in config.yaml is read from the current folder)")
+
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.check_same_training_set(tensors, meta)
         for prefix, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             if module is not None:
                 ckpt.load_module(prefix, module, tensors)
