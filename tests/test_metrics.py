@@ -297,6 +297,19 @@ def test_every_fid_carries_its_protocol_and_floor(tmp_path):
     assert on_train["floor"] == f"test[:400] vs {spread}" and spread in on_train["protocol"]
 
 
+def test_prior_labels_follow_the_class_frequencies_in_every_prefix():
+    from ganforge.generation.sampling import prior_labels
+
+    prior = [0.1002, 0.1123, 0.0977, 0.1036, 0.0979, 0.0881, 0.0992, 0.1059, 0.0954, 0.0998]
+    labels = prior_labels(10000, prior)
+    assert labels.dtype == torch.int64 and int(labels.min()) == 0 and int(labels.max()) == 9
+    for n in (100, 1000, 5000, 10000):
+        counts = torch.bincount(labels[:n], minlength=10).double()
+        assert (counts - n * torch.tensor(prior, dtype=torch.float64)).abs().max() <= 3, n
+    assert torch.equal(prior_labels(1000, prior), labels[:1000])  # a longer draw extends it
+    assert torch.equal(torch.bincount(prior_labels(50, [0.0, 1.0, 0.0])), torch.tensor([0, 50]))
+
+
 @pytest.mark.slow
 @needs_data("MNIST")
 def test_evaluate_reports_both_evaluators_and_the_training_split(tmp_path):

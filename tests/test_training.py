@@ -30,6 +30,29 @@ def test_run_folder_outputs(data_dir, tmp_path):
     assert '"d_real"' in lines[0] and '"d_fake"' in lines[0]
 
 
+def test_conditional_samples_draw_classes_in_training_set_proportions(data_dir, tmp_path):
+    """The checkpoint keeps the training set's class shares; evaluation samples in them (not
+    balanced: MNIST's classes are not), says so in every protocol line, and falls back to
+    balanced, said as well, for a checkpoint without them."""
+    from ganforge.data.training_set import load_training_set
+    from ganforge.evaluation import evaluate_generator
+    from ganforge.generation.restore import load_generator
+
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=5, conditional=True) == 0
+    generator, config, meta = load_generator(run)
+    labels = load_training_set(config).labels
+    shares = torch.bincount(labels, minlength=10).double() / len(labels)
+    assert meta["class_prior"] == pytest.approx(shares.tolist(), abs=1e-6)
+    assert generator.class_prior == meta["class_prior"]
+    result = evaluate_generator(generator, config, n=200, extra_protocols=True)
+    assert result["sample_classes"] == "classes in training-set proportions"
+    assert all(result[k].endswith("training-set proportions") for k in result
+               if k.endswith("protocol"))
+    generator.class_prior = None  # as loaded from a checkpoint written before it was saved
+    assert "balanced" in evaluate_generator(generator, config, n=200)["protocol"]
+
+
 @pytest.mark.slow
 def test_resume_is_bit_exact(data_dir, tmp_path):
     """10 steps + resume + 10 steps == 20 steps, for every tensor in the checkpoint (weights,

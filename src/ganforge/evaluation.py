@@ -15,7 +15,7 @@ from ganforge.data.training_set import load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.generation.restore import PRETRAINED_PREFIX
-from ganforge.generation.sampling import balanced_labels, generate_uint8
+from ganforge.generation.sampling import generate_uint8, sample_labels, sample_labels_text
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
 from ganforge.metrics.features import FEATURES, feature_net
 from ganforge.metrics.nearest import (
@@ -111,14 +111,15 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
                        train_hashes: torch.Tensor | None = None, bootstrap: int = 0,
                        extra_protocols: bool = False, nearest: int = 0, nearest_k: int = DEFAULT_K,
                        nearest_dir: Path | None = None) -> dict[str, Any]:
-    """Sample `n` images (class-balanced for conditional models) and score them. The training
+    """Sample `n` images (conditional models: classes as `sampling.sample_labels` draws them, said
+    in the protocol lines) and score them. The training
     images' hashes are computed from `config` unless given (the trainer keeps them).
     `extra_protocols` adds metrics.evaluate.default_protocols (second evaluator, other split).
     `nearest` > 0 adds the memorisation check of that many samples against the run's own training
     images (nearest_* keys; its pictures go to `nearest_dir`, default the run folder)."""
     training = load_training_set(config) if nearest else None  # a failure stops before sampling
     count = max(n, nearest)  # more samples only when needed: the first n stay those of seed
-    labels = (balanced_labels(count, generator.num_classes) if generator.num_classes else None)
+    labels = sample_labels(generator, count)
     images = generate_uint8(generator, count, seed, labels=labels)
     if train_hashes is None:
         train_hashes = image_hashes(training.images) if training else training_hashes(config)
@@ -129,6 +130,11 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
                              features=features, n=n, inception_weights=inception_weights,
                              labels=labels, device=device, training_hashes=train_hashes,
                              bootstrap=bootstrap, also=also)
+    drawn = sample_labels_text(generator)
+    if drawn:
+        result["sample_classes"] = drawn
+        for key in [k for k in result if k.endswith("protocol")]:
+            result[key] += f"; {drawn}"
     if training is not None:
         result.update(memorisation(images[:nearest], training, parse_classes(config.classes),
                                    config.data_dir, features, inception_weights, nearest_k, device,

@@ -52,6 +52,7 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     generator, _ = build_models(config, spec)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema/") for k in tensors) else "G"
     load_module(prefix, generator, tensors)
+    generator.class_prior = meta.get("class_prior")  # None in checkpoints before it was saved
     meta["checkpoint_path"] = str(path)
     meta["output_dir"] = (str(Path(text.replace(":", "-"))) if text.startswith(PRETRAINED_PREFIX)
                           else str(path.parent.parent))

@@ -30,6 +30,9 @@ class Generator(nn.Module):
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.label_embedding = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        # how often each class occurs in the training set (set by the trainer, kept in
+        # checkpoints): the distribution a conditional generator's samples draw classes from
+        self.class_prior: list[float] | None = None
 
     @property
     def input_dim(self) -> int:

@@ -168,6 +168,7 @@ class Trainer:
         for module in (self.G, self.D):
             if config.channels_last and has_conv(module):
                 module.to(memory_format=torch.channels_last)
+        self.G.class_prior = self.training_class_prior()
         self.G_ema = copy.deepcopy(self.G).eval() if config.ema else None
         self.G_train, self.D_train = self.dist.wrap(self.G), self.dist.wrap(self.D)
         self.D_frozen = self.D  # the G update's discriminator: unwrapped, weights frozen
@@ -406,6 +407,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "spec": {"channels": self.spec.channels, "image_size": self.spec.image_size,
                      "num_classes": self.spec.num_classes},
+            "class_prior": self.G.class_prior,
             "step": self.step, "wall_time_s": self.elapsed(), "best_value": self.best_value,
             "best_eval": self.best_eval, "data": self.training_set_identity(), **optimizer_meta,
             "ganforge": __import__("ganforge").__version__,
@@ -430,6 +432,13 @@ class Trainer:
         except KeyError as err:
             raise GanforgeError(f"checkpoint '{path}' lacks {err} needed to resume; resume from "
                                 f"another checkpoint of the run, or start a new run") from None
+
+    def training_class_prior(self) -> list[float] | None:
+        """Each class's share of the training images (conditional runs), rounded for the JSON."""
+        if not self.spec.num_classes:
+            return None
+        counts = torch.bincount(self.data.labels, minlength=self.spec.num_classes).double()
+        return [round(float(share), 6) for share in counts / counts.sum()]
 
     def training_set_identity(self) -> dict[str, Any]:
         """What a resumed run must be fed again: the image count and a hash of the pixels."""
