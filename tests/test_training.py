@@ -30,10 +30,12 @@ def test_run_folder_outputs(data_dir, tmp_path):
     assert '"d_real"' in lines[0] and '"d_fake"' in lines[0]
 
 
-def test_conditional_samples_draw_classes_in_training_set_proportions(data_dir, tmp_path):
+def test_conditional_samples_draw_classes_in_training_set_proportions(data_dir, tmp_path,
+                                                                       monkeypatch):
     """The checkpoint keeps the training set's class shares; evaluation samples in them (not
     balanced: MNIST's classes are not), says so in every protocol line, and falls back to
     balanced, said as well, for a checkpoint without them."""
+    from ganforge import evaluation
     from ganforge.data.training_set import load_training_set
     from ganforge.evaluation import evaluate_generator
     from ganforge.generation.restore import load_generator
@@ -49,7 +51,17 @@ def test_conditional_samples_draw_classes_in_training_set_proportions(data_dir, 
     assert result["sample_classes"] == "classes in training-set proportions"
     assert all(result[k].endswith("training-set proportions") for k in result
                if k.endswith("protocol"))
-    generator.class_prior = None  # as loaded from a checkpoint written before it was saved
+    # a checkpoint written before the shares were kept: read from the run's training set, if it
+    # loads here, else balanced
+    generator.class_prior = None
+    evaluate_generator(generator, config, n=200)
+    assert generator.class_prior == meta["class_prior"]
+    generator.class_prior = None
+
+    def unloadable(config):
+        raise GanforgeError("MNIST not found")
+
+    monkeypatch.setattr(evaluation, "load_training_set", unloadable)
     assert "balanced" in evaluate_generator(generator, config, n=200)["protocol"]
 
 

@@ -11,7 +11,7 @@ import torch
 from ganforge.config import Config, parse_classes
 from ganforge.data.datasets import ImageSet, load_dataset, select
 from ganforge.data.fingerprint import image_hashes
-from ganforge.data.training_set import load_training_set
+from ganforge.data.training_set import class_shares, load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.generation.restore import PRETRAINED_PREFIX
@@ -29,15 +29,20 @@ from ganforge.metrics.nearest import (
 log = logging.getLogger("ganforge")
 
 
-def training_hashes(config: Config) -> torch.Tensor | None:
-    """Content hashes of the run's training images, or None (with a warning) when they cannot be
-    loaded here; then the overlap check reports "unknown" instead of guessing."""
+def loadable_training_set(config: Config) -> ImageSet | None:
+    """The run's training images, or None (with a warning) when they cannot be loaded here; then
+    the overlap check reports "unknown" instead of guessing, and an old checkpoint's classes are
+    drawn balanced."""
     try:
-        return image_hashes(load_training_set(config).images)
+        return load_training_set(config)
     except GanforgeError as err:
         log.warning("cannot load the run's training images to check them against the reference "
-                    "(%s)", err)
+                    "or read their class shares (%s)", err)
         return None
+
+
+def lacks_class_prior(generator: torch.nn.Module) -> bool:
+    return bool(generator.num_classes) and getattr(generator, "class_prior", None) is None
 
 
 def check_memorisation_dataset(dataset: str) -> None:
@@ -118,11 +123,16 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
     `nearest` > 0 adds the memorisation check of that many samples against the run's own training
     images (nearest_* keys; its pictures go to `nearest_dir`, default the run folder)."""
     training = load_training_set(config) if nearest else None  # a failure stops before sampling
+    known = training
+    if known is None and (train_hashes is None or lacks_class_prior(generator)):
+        known = loadable_training_set(config)
+    if known is not None and lacks_class_prior(generator):  # a checkpoint from before they were kept
+        generator.class_prior = class_shares(known.labels, generator.num_classes)
+    if train_hashes is None and known is not None:
+        train_hashes = image_hashes(known.images)
     count = max(n, nearest)  # more samples only when needed: the first n stay those of seed
     labels = sample_labels(generator, count)
     images = generate_uint8(generator, count, seed, labels=labels)
-    if train_hashes is None:
-        train_hashes = image_hashes(training.images) if training else training_hashes(config)
     features = features or config.features
     inception_weights = inception_weights or config.inception_weights or None
     also = default_protocols(config.dataset, features, ref) if extra_protocols else ()

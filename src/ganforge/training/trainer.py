@@ -30,7 +30,7 @@ from ganforge.config import Config
 from ganforge.data import InMemoryBatches
 from ganforge.data.augment import build_augmentation
 from ganforge.data.fingerprint import content_hash
-from ganforge.data.training_set import load_training_set
+from ganforge.data.training_set import class_shares, load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.generation import checkpoint as ckpt
@@ -168,7 +168,8 @@ class Trainer:
         for module in (self.G, self.D):
             if config.channels_last and has_conv(module):
                 module.to(memory_format=torch.channels_last)
-        self.G.class_prior = self.training_class_prior()
+        if self.spec.num_classes:  # samples for evaluation draw classes in these shares
+            self.G.class_prior = class_shares(self.data.labels, self.spec.num_classes)
         self.G_ema = copy.deepcopy(self.G).eval() if config.ema else None
         self.G_train, self.D_train = self.dist.wrap(self.G), self.dist.wrap(self.D)
         self.D_frozen = self.D  # the G update's discriminator: unwrapped, weights frozen
@@ -432,13 +433,6 @@ class Trainer:
         except KeyError as err:
             raise GanforgeError(f"checkpoint '{path}' lacks {err} needed to resume; resume from "
                                 f"another checkpoint of the run, or start a new run") from None
-
-    def training_class_prior(self) -> list[float] | None:
-        """Each class's share of the training images (conditional runs), rounded for the JSON."""
-        if not self.spec.num_classes:
-            return None
-        counts = torch.bincount(self.data.labels, minlength=self.spec.num_classes).double()
-        return [round(float(share), 6) for share in counts / counts.sum()]
 
     def training_set_identity(self) -> dict[str, Any]:
         """What a resumed run must be fed again: the image count and a hash of the pixels."""
