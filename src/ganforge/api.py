@@ -111,7 +111,8 @@ def sample(source: str | Path, n: int = 64, *, seed: int = 0, label: int | None 
            which: str = "auto", ema: bool = True, device: str = "cpu"
            ) -> tuple[torch.Tensor, dict[str, Any]]:
     """(n uint8 images N×C×H×W, checkpoint metadata incl. its path and step) from a run folder or
-    checkpoint; `label` draws one class of a conditional model (default: balanced classes)."""
+    checkpoint; `label` draws one class of a conditional model (default: classes in the training set's
+    shares, as evaluation draws them)."""
     if n <= 0:
         raise GanforgeError(f"--n must be > 0 (got {n})")
     generator, _, meta = load_generator(source, which, ema, resolve_device(device))
