@@ -40,8 +40,14 @@ def weights_digest(trainer) -> str:
         for name, tensor in module.state_dict().items():
             digest.update(f"{prefix}/{name}".encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    if trainer.ada is not None:  # --augment ada: p and r_t must agree across the ranks too
-        digest.update(torch.stack([trainer.ada.p, trainer.ada.rt]).cpu().numpy().tobytes())
+    # state that must agree across the ranks (ADA's per-rank partial sums legitimately differ)
+    shared = []
+    if trainer.ada is not None:
+        shared += [trainer.ada.p, trainer.ada.rt]
+    if trainer.lecam is not None:
+        shared += [trainer.lecam.ema_real, trainer.lecam.ema_fake]
+    if shared:
+        digest.update(torch.stack(shared).cpu().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -142,6 +148,15 @@ else:
                  tmp_path / "digests.jsonl")
         assert_ranks_identical(tmp_path / "digests.jsonl", range(1, STEPS + 1))
         assert any(r["ada_p"] > 0 for r in read_jsonl(run / "metrics.jsonl"))
+
+    def test_lecam_averages_are_the_same_on_every_rank(data_dir, tmp_path):
+        """Each rank scores its own half of the batch, but LeCam's moving averages of D's scores
+        are taken over both ranks: they (in every step's digest) never differ, and they move."""
+        run = tmp_path / "lecam"
+        torchrun(config_flags(data_dir, run, 8, lecam=0.1), tmp_path / "digests.jsonl")
+        assert_ranks_identical(tmp_path / "digests.jsonl", range(1, STEPS + 1))
+        saved = load_file(str(run / "checkpoints" / "last.safetensors"))
+        assert float(saved["lecam/ema_real"]) != 0 and float(saved["lecam/ema_fake"]) != 0
 
     def test_resume_under_torchrun_is_exact(data_dir, tmp_path):
         """Dropout on: each rank's own random stream must come back from the checkpoint."""
