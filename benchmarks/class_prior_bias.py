@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ganforge.data.datasets import load_dataset
+from ganforge.errors import GanforgeError
 from ganforge.metrics.features import feature_net
 from ganforge.metrics.maths import frechet_distance
 from ganforge.metrics.reference import load_reference
@@ -38,8 +39,11 @@ def main() -> None:
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     args = parser.parse_args()
-    test = load_dataset(args.dataset, args.data_dir, train=False, download=False)
-    train = load_dataset(args.dataset, args.data_dir, train=True, download=False)
+    try:
+        test = load_dataset(args.dataset, args.data_dir, train=False, download=False)
+        train = load_dataset(args.dataset, args.data_dir, train=True, download=False)
+    except GanforgeError as error:  # no data there: one line, not a traceback
+        parser.exit(2, f"class_prior_bias: {error}\n")
     labels = test.labels.numpy()
     k = int(labels.max()) + 1
     shares = {
