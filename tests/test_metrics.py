@@ -204,6 +204,26 @@ def test_bootstrap_intervals_narrow_with_more_samples():
     assert widths[1] < widths[0] / 2  # ten times the samples: a clearly narrower interval
 
 
+def test_bootstrap_resamples_match_fid_and_kid_of_the_drawn_rows():
+    """The count-weighted statistics equal pytorch-fid's FID and the unbiased MMD² computed on
+    the drawn rows themselves (duplicates and all)."""
+    real = random_features(700, 16, seed=0)
+    fake = random_features(500, 16, seed=1, shift=0.3) * 1.2
+    mu, sigma = maths.gaussian_stats(real)
+    draws = torch.randint(500, (3, 500), generator=torch.Generator().manual_seed(5))
+    counts = torch.zeros(3, 500, dtype=torch.float64).scatter_add_(
+        1, draws, torch.ones(3, 500, dtype=torch.float64))
+    fids = maths.resampled_fids(fake, counts, mu, sigma)
+    kids = maths.resampled_kids(fake, real, counts, chunk=128)
+    for b in range(3):
+        picked = fake[draws[b]]
+        expected_fid = maths.frechet_distance(*maths.gaussian_stats(picked), mu, sigma)
+        expected_kid = maths.polynomial_mmd2(real.double(), picked.double()).item()
+        assert fids[b] == pytest.approx(expected_fid, rel=1e-9)
+        assert kids[b] == pytest.approx(expected_kid, rel=1e-9)
+    assert len(set(fids.tolist())) == 3  # three different resamples
+
+
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):
     shutil.copytree(classifier.weights_dir(), tmp_path / "weights")
     weights = tmp_path / "weights" / classifier.weights_file("mnist", "domain")

@@ -37,10 +37,15 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
         return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
 
 
+def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """k(x_i, y_j) = (x_i·y_j / d + 1)³ for every pair, computed in place to save memory traffic
+    (it dominates KID's run time)."""
+    return torch.addmm(torch.ones((), dtype=x.dtype), x, y.T, alpha=1.0 / x.shape[1]).pow_(3)
+
+
 def polynomial_kernel_sum(x: torch.Tensor, y: torch.Tensor, skip_diagonal: bool) -> torch.Tensor:
-    """Σ k(x_i, y_j) for the cubic kernel k(a, b) = (a·b / d + 1)³, in place to save memory
-    traffic (it dominates KID's run time)."""
-    kernel = torch.addmm(torch.ones((), dtype=x.dtype), x, y.T, alpha=1.0 / x.shape[1]).pow_(3)
+    """Σ k(x_i, y_j) for the cubic kernel, without (skip_diagonal) the terms i = j."""
+    kernel = polynomial_kernel(x, y)
     total = kernel.sum()
     return total - kernel.diagonal().sum() if skip_diagonal else total
 
@@ -138,16 +143,68 @@ def label_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 def bootstrap_intervals(fake: torch.Tensor, real: torch.Tensor, real_mu: np.ndarray,
                         real_sigma: np.ndarray, resamples: int, seed: int = 0,
-                        kid_subsets: int = 10) -> dict[str, list[float]]:
+                        chunk: int = 2048) -> dict[str, list[float]]:
     """95 % percentile intervals of FID and KID over `resamples` bootstrap resamples (with
     replacement) of the generated features; the reference stays fixed, so the interval is the
-    sampling noise of the generator's side, what differs between two recipes' evaluations."""
+    sampling noise of the generator's side, what differs between two recipes' evaluations.
+
+    A resample is a vector of counts (how often it drew each sample), so every statistic is a
+    weighted sum over the original features and nothing is copied: the resample's covariance is
+    exactly np.cov of the drawn rows, and its KID is the unbiased MMD² over all its pairs of draws
+    (the point estimate's subsets add subset noise that is not the generator's)."""
     generator = torch.Generator().manual_seed(seed)
-    fids, kids = [], []
-    for index in range(resamples):
-        pick = fake[torch.randint(len(fake), (len(fake),), generator=generator)]
-        fids.append(frechet_distance(*gaussian_stats(pick), real_mu, real_sigma))
-        kids.append(kid(real, pick, subsets=kid_subsets, seed=seed + index)[0])
+    n = len(fake)
+    draws = torch.randint(n, (resamples, n), generator=generator)
+    counts = torch.zeros(resamples, n, dtype=torch.float64).scatter_add_(
+        1, draws, torch.ones(resamples, n, dtype=torch.float64))
+    fids = resampled_fids(fake, counts, real_mu, real_sigma)
+    kids = resampled_kids(fake, real, counts, chunk)
     return {"fid_ci95": [float(np.percentile(fids, 2.5)), float(np.percentile(fids, 97.5))],
             "kid_ci95": [float(np.percentile(kids, 2.5)), float(np.percentile(kids, 97.5))],
             "bootstrap": resamples}
+
+
+def resampled_fids(fake: torch.Tensor, counts: torch.Tensor, real_mu: np.ndarray,
+                   real_sigma: np.ndarray) -> np.ndarray:
+    """FID of each resample (a row of `counts`) against fixed reference statistics. With the
+    reference fixed, tr sqrt(Σ_f Σ_r) = Σ sqrt(eigenvalues of A Σ_f A), A = Σ_r^½ (similar
+    matrices): one symmetric eigenvalue problem per resample instead of a general sqrtm."""
+    x = fake.double().cpu()
+    n = len(x)
+    centre = x.mean(0)
+    x = x - centre  # centred first: sums of squares without cancellation
+    real_mu_t, real_sigma_t = torch.from_numpy(real_mu), torch.from_numpy(real_sigma)
+    values, vectors = torch.linalg.eigh(real_sigma_t)
+    root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+    fids = []
+    for weights in counts:
+        mean = weights @ x / n
+        sigma = ((x.T * weights) @ x - n * torch.outer(mean, mean)) / (n - 1)
+        product = torch.linalg.eigvalsh(root @ sigma @ root).clamp(min=0)
+        diff = mean + centre - real_mu_t
+        fids.append((diff @ diff + sigma.trace() + real_sigma_t.trace()
+                     - 2 * product.sqrt().sum()).item())
+    return np.array(fids)
+
+
+def resampled_kids(fake: torch.Tensor, real: torch.Tensor, counts: torch.Tensor,
+                   chunk: int) -> np.ndarray:
+    """Unbiased MMD² (cubic kernel) of each resample against the whole reference, in float64:
+    Σ over pairs of distinct draws = wᵀKw − Σ wᵢKᵢᵢ. The kernel matrices are built in row chunks
+    and never held whole."""
+    x, y = fake.double().cpu(), real.double().cpu()
+    n, m = len(x), len(y)
+    quadratic = torch.zeros(len(counts), dtype=torch.float64)
+    cross = torch.zeros(n, dtype=torch.float64)  # Σ_j k(x_i, y_j)
+    real_total = torch.zeros((), dtype=torch.float64)
+    for rows in torch.arange(n).split(chunk):
+        kernel = polynomial_kernel(x[rows], x)
+        quadratic += ((counts[:, rows] @ kernel) * counts).sum(1)
+        quadratic -= counts[:, rows] @ kernel[torch.arange(len(rows)), rows]
+        cross[rows] = polynomial_kernel(x[rows], y).sum(1)
+    for part in y.split(chunk):
+        real_total += polynomial_kernel(part, y).sum()
+    real_total -= ((y * y).sum(1) / y.shape[1] + 1).pow(3).sum()
+    mmd = (quadratic / (n * (n - 1)) + real_total / (m * (m - 1))
+           - 2 * (counts @ cross) / (n * m))
+    return mmd.numpy()
