@@ -190,12 +190,13 @@ def test_checkpoint_metadata_of_a_finished_run_is_complete(data_dir, tmp_path):
 
 
 def test_a_model_refused_at_setup_leaves_no_run_folder(data_dir, tmp_path, capsys):
-    """A value only the data can refute (four D convolutions fit 28 px, nine do not) fails in one
-    line, exit code 2, and leaves no empty run folder behind; an existing folder is kept."""
+    """A value only the data can refute (the default's 4x4 stride-2 convolutions take 28 px to 14,
+    7 and 3, so three fit and nine do not) fails in one line, exit code 2, and leaves no empty run
+    folder behind; an existing folder is kept."""
     run = tmp_path / "run"
     assert cli("train", "--data-dir", str(data_dir), "--steps", "1", "--d-layers", "9",
                "--run-dir", str(run), "--no-progress") == 2
-    assert "d_layers=9: 28 px images would shrink below 2 px; use at most 4" in capsys.readouterr().err
+    assert "d_layers=9: 28 px images would shrink below 2 px; use at most 3" in capsys.readouterr().err
     assert not run.exists()
     kept = tmp_path / "kept"
     (kept / "notes.txt").parent.mkdir()

@@ -142,24 +142,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the best recipe measured to fit 10 minutes on 2 CPU cores, under both shipped evaluators
     # (docs/results.md): a DCGAN of half the seed's width without dropout (dropout costs a third of
     # the step time on CPUs), with a third convolution in D (28 -> 14 -> 7 -> 4 px: the tutorial's
-    # two-layer D was the bottleneck; 1.29x the step time, and 4.0x / 4.3x the floors instead of
-    # 4.9x / 4.6x at an equal budget), class-conditional (label embedding in G, projection D;
-    # unconditional where the data has no classes) with MSGAN's mode-seeking term against within-
-    # class collapse, EMA of G with a ramp-up, learning rates decayed to 0 over the last 60 %
-    # (better than 30 % and 100 % under both evaluators), FID-selected best checkpoint. Batch 32
-    # (learning rates scaled by 1/sqrt(2) from batch 64's 2e-4; at batch 32, 2e-4 was worse and
-    # 1e-4 within seed noise). 17,000 steps or 7.5 minutes of training, whichever comes first.
-    # Spectral normalisation of D with 4x4 kernels won at an 8-CPU-minute step budget but lost
-    # under domain2 in three wall-clock quick starts (round 6), so it is not in the default
-    "default": dict(model="dcgan", width=32, d_layers=3, dropout=0.0, batch_size=32, steps=17000,
-                    minutes=7.5, conditional=True, mode_seeking=0.2, lr_g=1.4e-4, lr_d=1.4e-4,
-                    lr_decay=0.6, ema_rampup=True, eval_every=4000, eval_n=5000),
+    # two-layer D was the bottleneck), spectral normalisation of D and 4x4 stride-2 kernels (D no
+    # longer overfits the 14,262 training images as the run gets longer: round 9's quick starts,
+    # 2.2x / 2.5x the floors against 3.5x / 3.1x for the same network without them),
+    # class-conditional (label embedding in G, projection D; unconditional where the data has no
+    # classes) with MSGAN's mode-seeking term against within-class collapse, EMA of G with a
+    # ramp-up, learning rates decayed to 0 over the last 60 % (better than 30 % and 100 % under
+    # both evaluators), FID-selected best checkpoint. Batch 32 (learning rates scaled by 1/sqrt(2)
+    # from batch 64's 2e-4; at batch 32, 2e-4 was worse and 1e-4 within seed noise). 17,000 steps
+    # or 8.5 minutes of training, whichever comes first: 8.5 leaves `ganforge evaluate` (~25 s)
+    # inside the 10-minute budget.
+    "default": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, spectral_norm="d",
+                    dropout=0.0, batch_size=32, steps=17000, minutes=8.5, conditional=True,
+                    mode_seeking=0.2, lr_g=1.4e-4, lr_d=1.4e-4, lr_decay=0.6, ema_rampup=True,
+                    eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
-    # default with spectral normalisation in D and 4x4 stride-2 kernels, which keep D from
-    # overfitting the 14,262 training images over a long run (the default network itself gets
-    # worse after ~10k steps). 90,700 steps: the default's 60 minutes at rounds 4-5's 26.25 steps/s
-    # times this recipe's two-thread step-rate ratio of 0.955; 69 minutes on round 7's slower
-    # machine. Best checkpoint (step 80,000) 1.7x / 1.7x the floors, recall 0.88, 99.4 % labels
+    # default network for longer (spectral normalisation in D and 4x4 stride-2 kernels keep D from
+    # overfitting the 14,262 training images over a long run; without them the network gets worse
+    # after ~10k steps), with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes
+    # of rounds 4-5's machine (the round-4 network's 26.25 steps/s times this network's step-rate
+    # ratio of 0.955); 53 minutes on round 8's faster machine, 69 on round 7's slower one. Best
+    # checkpoint (step 80,000) 1.7x / 1.7x the floors, recall 0.88, 99.4 % labels
     "hour": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, spectral_norm="d",
                  dropout=0.0, batch_size=32, steps=90700, conditional=True, mode_seeking=0.2,
                  lr_g=1.4e-4, lr_d=1.4e-4, lr_decay=0.6, ema_rampup=True, eval_every=5000,
