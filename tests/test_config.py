@@ -77,3 +77,16 @@ def test_yaml_value_of_wrong_type(tmp_path):
 def test_every_preset_is_valid_and_round_trips(preset):
     config = build_config(preset, None, {})
     assert config_from_dict(config.to_dict()) == config
+
+
+def test_new_runs_choose_their_best_checkpoint_against_the_training_split():
+    assert build_config(None, None, {"steps": 1}).eval_ref == "train"
+    with pytest.raises(GanforgeError, match="bad value eval_ref='val'; choose one of: train, test"):
+        build_config(None, None, {"steps": 1, "eval_ref": "val"})
+
+
+def test_a_run_saved_before_eval_ref_keeps_the_test_split_when_resumed():
+    """Its best FID was measured against the test split: new FIDs must stay comparable."""
+    saved = build_config(None, None, {"steps": 1}).to_dict()
+    del saved["eval_ref"]
+    assert config_from_dict(saved).eval_ref == "test"

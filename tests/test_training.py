@@ -282,8 +282,20 @@ def test_best_checkpoint_is_the_lowest_fid_when_evaluating(data_dir, tmp_path):
         assert record["eval_fid_over_floor"] == pytest.approx(record["eval_fid"]
                                                               / record["eval_floor_fid"])
         assert "domain-mnist features" in record["eval_protocol"] and record["eval_n"] == 50
+        # the best checkpoint is chosen against the training split: the test set is evaluate's
+        assert "vs mnist train[" in record["eval_protocol"], record["eval_protocol"]
+        assert "the reference is the training split" in record["eval_protocol"]
     assert summary["best_eval"]["fid"] == pytest.approx(fids[best_step])
     assert "real-vs-real floor" in summary["best_eval"]["protocol"]
+
+
+def test_eval_ref_test_measures_the_fid_during_training_against_the_test_split(data_dir,
+                                                                                tmp_path):
+    run = tmp_path / "run"
+    assert train(data_dir, run, steps=10, eval_every=10, eval_n=50, eval_ref="test") == 0
+    record = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+              if "eval_fid" in r][-1]
+    assert "vs mnist test[" in record["eval_protocol"], record["eval_protocol"]
 
 
 def test_best_holds_the_lowest_scripted_fid_and_sample_says_its_step(data_dir, tmp_path,

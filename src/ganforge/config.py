@@ -107,6 +107,10 @@ class Config:
     # --- evaluation during training ---
     eval_every: int = option(0, "steps between FID evaluations (best = lowest FID); 0 = off")
     eval_n: int = option(5000, "generated images per evaluation during training")
+    eval_ref: str = option("train", "split the FID during training (and so the best checkpoint) "
+                                    "is measured against; train keeps the test set for "
+                                    "`ganforge evaluate` alone (runs saved before this "
+                                    "option used test)")
     features: str = option("domain", "feature network for FID: domain|domain2|inception; domain "
                                      "falls back to inception where no domain evaluator exists")
     inception_weights: str = option("", "pt_inception-2015-12-05 weights file for inception "
@@ -135,6 +139,7 @@ CHOICES = {
     "residual": ("g", "gd"),
     "spectral_norm": ("none", "d", "gd"),
     "amp": ("none", "bf16", "fp16"),
+    "eval_ref": ("train", "test"),
 }
 
 # Each seed preset reproduces one seed document's stated setup (README, "Presets").
@@ -331,6 +336,9 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     """Rebuild a saved config (from a run folder or checkpoint); unknown keys are an error."""
     for key in values:
         check_key(key, "saved config")
+    # a run saved before eval_ref existed chose its best checkpoint against the test split: it
+    # keeps doing so when resumed, or its best FID and the new ones would not be comparable
+    values = {"eval_ref": "test", **values}
     config = Config(**{k: coerce(k, v) for k, v in values.items()})
     validate(config)
     return config

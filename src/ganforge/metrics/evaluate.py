@@ -162,6 +162,8 @@ def protocol_text(result: dict) -> str:
              f"real-vs-real floor {result['floor_fid']:.4g} ({result['floor']})")
     overlap = {True: "; REFERENCE OVERLAPS TRAINING", False: "", None: ""}[
         result["reference_overlaps_training"]]
+    if result["ref"] == "train" and result["reference_overlaps_training"]:
+        overlap = "; the reference is the training split (not held out)"
     selection = result.get("ref_selection") or f"{result['ref']}[:{result['n_ref']}]"
     return (f"{result['features']} features (weights sha256 {result['features_sha256'][:12]}), "
             f"{result['n']} samples {shape} vs {result['dataset']} {selection}; {floor}{overlap}")

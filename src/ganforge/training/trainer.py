@@ -506,8 +506,8 @@ class Trainer:
             self.train_hashes = image_hashes(self.data.images)
         with torch.random.fork_rng(devices=[]):  # evaluation must not shift training randomness
             return evaluate_generator(self.sampling_generator(), self.config,
-                                      n=self.config.eval_n, device=self.device,
-                                      train_hashes=self.train_hashes)
+                                      n=self.config.eval_n, ref=self.config.eval_ref,
+                                      device=self.device, train_hashes=self.train_hashes)
 
     # ----- the loop -----
     def elapsed(self) -> float:
