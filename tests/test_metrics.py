@@ -314,7 +314,7 @@ def test_every_fid_carries_its_protocol_and_floor(tmp_path):
     on_train = evaluate_images(train.images[:400], "mnist", DATA, n=400, ref="train",
                                cache_dir=tmp_path)
     spread = f"train[400 evenly spaced of {len(train)}]"
-    assert on_train["floor"] == f"test[:400] vs {spread}" and spread in on_train["protocol"]
+    assert on_train["floor"] == f"test[::25] vs {spread}" and spread in on_train["protocol"]
 
 
 def test_prior_labels_follow_the_class_frequencies_in_every_prefix():
@@ -581,3 +581,17 @@ def test_foreign_inception_weights_are_refused_in_one_line(random_inception_file
         assert exit_info.value.code == 2 and len(err) == 1
         assert "is not the FID Inception weights file" in err[0]
     assert not (tmp_path / "run" / "checkpoints" / "last.safetensors").exists()
+
+
+@needs_data("MNIST")
+def test_the_floor_of_a_training_reference_spreads_its_test_images_and_a_test_one_keeps_the_first():
+    """The first 5,000 MNIST test digits are the cleaner half: a 5k floor must not use only them."""
+    from ganforge.data.datasets import load_dataset
+    from ganforge.metrics.reference import held_out_images
+
+    test = load_dataset("mnist", DATA, train=False, download=False)
+    images, floor = held_out_images("mnist", DATA, "train", 5000, "train[x]", None)
+    assert floor == "test[::2] vs train[x]" and torch.equal(images, test.images[::2])
+    train = load_dataset("mnist", DATA, train=True, download=False)
+    images, floor = held_out_images("mnist", DATA, "test", 5000, "test[::2]", None)
+    assert floor == "train[:5000] vs test[::2]" and torch.equal(images, train.images[:5000])

@@ -98,12 +98,18 @@ def cache_key(dataset: str, split: str, images: torch.Tensor, net: FeatureNet,
 def held_out_images(dataset: str, data_dir: str | Path, split: str, n: int, selection: str,
                     shape: tuple[int, int] | None) -> tuple[torch.Tensor | None, str]:
     """Real images the reference (`selection`, n images) does not hold, for the floor: the first
-    n of the other split. A folder has one split only, so it has no floor."""
+    n training images for a test reference (the documented floors), n test images spread over
+    the test split for a training reference (its first half is the cleaner one, as a test
+    reference's spread allows for). A folder has one split only, so it has no floor."""
     if dataset.startswith("folder:"):
         return None, "none (an image folder has no held-out split)"
     other = "train" if split == "test" else "test"
-    images = split_images(dataset, data_dir, other, shape).images[:n]
-    return images, f"{other}[:{len(images)}] vs {selection}"
+    images = split_images(dataset, data_dir, other, shape).images
+    if other == "test":
+        indices, name = spread(len(images), n)
+    else:
+        indices, name = torch.arange(min(n, len(images))), f"[:{min(n, len(images))}]"
+    return images[indices], f"{other}{name} vs {selection}"
 
 
 def compute_reference(images: torch.Tensor, net: FeatureNet, key: str,
