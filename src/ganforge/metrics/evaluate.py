@@ -160,10 +160,10 @@ def protocol_text(result: dict) -> str:
     shape = "×".join(map(str, result["image_shape"]))
     floor = ("no real-vs-real floor" if result["floor_fid"] is None else
              f"real-vs-real floor {result['floor_fid']:.4g} ({result['floor']})")
-    overlap = {True: "; REFERENCE OVERLAPS TRAINING", False: "", None: ""}[
-        result["reference_overlaps_training"]]
-    if result["ref"] == "train" and result["reference_overlaps_training"]:
-        overlap = "; the reference is the training split (not held out)"
+    overlap = ""
+    if result["reference_overlaps_training"]:
+        overlap = ("; the reference is the training split (not held out)" if result["ref"] == "train"
+                   else "; REFERENCE OVERLAPS TRAINING")
     selection = result.get("ref_selection") or f"{result['ref']}[:{result['n_ref']}]"
     return (f"{result['features']} features (weights sha256 {result['features_sha256'][:12]}), "
             f"{result['n']} samples {shape} vs {result['dataset']} {selection}; {floor}{overlap}")
