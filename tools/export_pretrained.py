@@ -17,7 +17,7 @@ import time
 import ganforge
 from ganforge.checksums import sha256_file
 from ganforge.generation import pretrained
-from ganforge.generation.restore import default_checkpoint
+from ganforge.generation.restore import default_checkpoint, find_checkpoint
 from ganforge.generation.rundir import RunDir
 
 EVALUATION_KEYS = ("fid", "fid_ci95", "fid_over_floor", "floor_fid", "domain2_fid",
@@ -32,11 +32,15 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--command", required=True, help="the command that trained the run")
+    parser.add_argument("--which", choices=("default", "best", "last"), default="default",
+                        help="the run's checkpoint to ship; default: best when chosen by FID, "
+                             "else last")
     args = parser.parse_args()
     folder = pretrained.pretrained_dir()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{args.name}.safetensors"
-    checkpoint = default_checkpoint(args.run)
+    checkpoint = (default_checkpoint(args.run) if args.which == "default"
+                  else find_checkpoint(args.run, args.which))
     meta = pretrained.export_generator(checkpoint, out)
     start = time.perf_counter()
     result = ganforge.evaluate(out, data_dir=args.data_dir, device="cpu")
