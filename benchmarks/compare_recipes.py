@@ -114,6 +114,10 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-lecam0.1": ("default", {**ROUND4, "lecam": 0.1}),
     "default-lecam0.01": ("default", {**ROUND4, "lecam": 0.01}),
     "default-mbstd4": ("default", {**ROUND4, "minibatch_std": 4}),
+    # issue 12, round 12: a cheaper stride-1 layer in G (most of G's arithmetic) for more steps
+    "default-stem3": ("default", {"stem_kernel": 3}),
+    "default-stem1": ("default", {"stem_kernel": 1}),
+    "default-b16": ("default", {"batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

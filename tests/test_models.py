@@ -74,6 +74,23 @@ def test_dcgan_even_kernel_halves_and_doubles_exactly(size):
     assert maps.shape[-1] == {28: 3, 32: 4, 64: 8}[size]
 
 
+@pytest.mark.parametrize("stem", [1, 3])
+def test_dcgan_stem_kernel_sets_only_the_stride_1_layer(stem):
+    config = Config(model="dcgan", width=8, kernel_size=4, stem_kernel=stem, steps=1)
+    generator, _ = build_models(config, ModelSpec(1, 28, 10))
+    assert generator(torch.randn(3, 100), torch.randint(0, 10, (3,))).shape == (3, 1, 28, 28)
+    strides = {m.kernel_size: m.stride for m in generator.modules()
+               if isinstance(m, nn.ConvTranspose2d)}
+    assert strides == {(stem, stem): (1, 1), (4, 4): (2, 2)}
+
+
+@pytest.mark.parametrize("stem", [2, -1])
+def test_even_or_negative_stem_kernel_is_refused(stem):
+    from ganforge.config import build_config
+    with pytest.raises(GanforgeError, match=f"stem_kernel={stem}; it must be odd"):
+        build_config(None, None, {"stem_kernel": stem, "steps": 1})
+
+
 @pytest.mark.parametrize("kernel", [1, 0])
 def test_tiny_kernel_size_is_refused(kernel):
     from ganforge.config import build_config

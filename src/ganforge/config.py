@@ -56,6 +56,9 @@ class Config:
                                  "an even one (4, as in the DCGAN paper) sets the stride-2 layers, "
                                  "free of checkerboard overlap, and G's stride-1 layer takes one "
                                  "more")
+    stem_kernel: int = option(0, "dcgan: kernel of G's one stride-1 layer, at the start size (7 px "
+                                 "for 28); it holds most of G's arithmetic (3 costs 0.36x of 5); "
+                                 "odd; 0 = the odd one of kernel_size, kernel_size + 1")
     d_layers: int = option(0, "dcgan, mlp-conv: stride-2 convolutions in D, channels doubling; "
                               "0 = until the map is 8 px or less (2 at 28 px, as in the "
                               "TensorFlow tutorial)")
@@ -319,6 +322,9 @@ def validate(config: Config) -> None:
     if config.kernel_size < 2:
         raise GanforgeError(f"bad value kernel_size={config.kernel_size}; it must be >= 2, "
                             "e.g. 4 or 5")
+    if config.stem_kernel and (config.stem_kernel < 1 or config.stem_kernel % 2 == 0):
+        raise GanforgeError(f"bad value stem_kernel={config.stem_kernel}; it must be odd (same "
+                            "padding), e.g. 3 or 5, or 0 for the kernel_size rule")
     if config.channels not in (0, 1, 3):
         raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
     if config.steps == 0 and config.epochs == 0 and not config.minutes:

@@ -59,7 +59,7 @@ def up_block(channels_in: int, channels_out: int, kernel: int, stride: int) -> l
 
 class DCGANGenerator(Generator):
     def __init__(self, latent_dim: int, width: int, channels: int, image_size: int,
-                 num_classes: int = 0, kernel: int = 5) -> None:
+                 num_classes: int = 0, kernel: int = 5, stem_kernel: int = 0) -> None:
         super().__init__(latent_dim, num_classes)
         self.start = start_size(image_size)
         self.start_channels = 4 * width
@@ -71,7 +71,7 @@ class DCGANGenerator(Generator):
         n_up = int(math.log2(image_size // self.start))
         widths = [2 * width] + [max(width // 2**i, 16) for i in range(n_up - 1)]
         # the one stride-1 layer needs an odd kernel for "same" padding
-        layers = up_block(self.start_channels, widths[0], kernel | 1, stride=1)
+        layers = up_block(self.start_channels, widths[0], stem_kernel or kernel | 1, stride=1)
         for channels_in, channels_out in zip(widths, widths[1:]):
             layers += up_block(channels_in, channels_out, kernel, stride=2)
         layers += [up_conv(widths[-1], channels, kernel, stride=2), nn.Tanh()]
@@ -120,7 +120,7 @@ class DCGANDiscriminator(Discriminator):
 @MODELS.register("dcgan")
 def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
     generator = DCGANGenerator(config.latent_dim, config.width, spec.channels, spec.image_size,
-                               spec.num_classes, config.kernel_size)
+                               spec.num_classes, config.kernel_size, config.stem_kernel)
     discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
                                        config.dropout, spec.num_classes, config.kernel_size,
                                        config.d_layers)
