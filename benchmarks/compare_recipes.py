@@ -32,8 +32,10 @@ from ganforge.training.trainer import Trainer
 # Rounds 1-3 measured against a batch-64 default with a two-convolution D and decay over the last
 # 30 %; B64 and ROUND3 keep those recipes what they were since the default moved to batch 32
 # (round 3), to a 60 % decay and to a three-convolution D (round 4); ROUND4 keeps rounds 1-6's
-# recipes on 5x5 kernels without spectral normalisation (the default since round 6).
-ROUND4 = {"kernel_size": 5, "spectral_norm": "none"}
+# recipes on 5x5 kernels without spectral normalisation (the default since round 6) and with G's
+# stride-1 layer following kernel_size (3x3 in the default since round 12).
+ROUND11 = {"stem_kernel": 0}
+ROUND4 = {"kernel_size": 5, "spectral_norm": "none", **ROUND11}
 D3 = {**ROUND4, "d_layers": 3}
 TWO_CONV_D = {"d_layers": 0, **ROUND4}
 ROUND3 = {"lr_decay": 0.3, **TWO_CONV_D}
@@ -114,10 +116,14 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-lecam0.1": ("default", {**ROUND4, "lecam": 0.1}),
     "default-lecam0.01": ("default", {**ROUND4, "lecam": 0.01}),
     "default-mbstd4": ("default", {**ROUND4, "minibatch_std": 4}),
-    # issue 12, round 12: a cheaper stride-1 layer in G (most of G's arithmetic) for more steps
+    # issue 12, round 12: on top of round 11's default (5x5 stride-1 layer in G, most of G's
+    # arithmetic), a cheaper one for more steps; stem 3 is the default since
+    "round11-default": ("default", {**ROUND11}),
+    "round11-default-seed1": ("default", {**ROUND11, "seed": 1}),
     "default-stem3": ("default", {"stem_kernel": 3}),
+    "default-stem3-seed1": ("default", {"stem_kernel": 3, "seed": 1}),
     "default-stem1": ("default", {"stem_kernel": 1}),
-    "default-b16": ("default", {"batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}),
+    "default-b16": ("default", {**ROUND11, "batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
