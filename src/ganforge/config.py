@@ -168,9 +168,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                     mode_seeking=0.2, lr_g=1.4e-4, lr_d=1.4e-4, lr_decay=0.6, ema_rampup=True,
                     eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
-    # default network (with round 9's 5x5 stride-1 layer in G: 3x3 is untried for an hour) for longer (spectral normalisation in D and 4x4 stride-2 kernels keep D from
-    # overfitting the 14,262 training images over a long run; without them the network gets worse
-    # after ~10k steps), with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes
+    # default network, with round 9's 5x5 stride-1 layer in G (3x3 is untried for an hour), for
+    # longer (spectral normalisation in D and 4x4 stride-2 kernels keep D from overfitting the
+    # 14,262 training images over a long run; without them the network gets worse after ~10k
+    # steps), with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes
     # of rounds 4-5's machine (the round-4 network's 26.25 steps/s times this network's step-rate
     # ratio of 0.955); 53 minutes on round 8's faster machine, 69 on round 7's slower one. Best
     # checkpoint (step 80,000) 1.7x / 1.7x the floors, recall 0.88, 99.4 % labels
