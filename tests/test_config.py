@@ -90,3 +90,18 @@ def test_a_run_saved_before_eval_ref_keeps_the_test_split_when_resumed():
     saved = build_config(None, None, {"steps": 1}).to_dict()
     del saved["eval_ref"]
     assert config_from_dict(saved).eval_ref == "test"
+
+
+def test_a_default_run_saved_before_stem_kernel_rebuilds_its_5x5_stride_1_layer():
+    """Round 11's default had a 5×5 stride-1 layer in G; its checkpoints must keep loading."""
+    from torch import nn
+
+    from ganforge.models import build_models
+    from ganforge.models.base import ModelSpec
+
+    saved = build_config("default", None, {}).to_dict()
+    assert saved.pop("stem_kernel") == 3
+    generator, _ = build_models(config_from_dict(saved), ModelSpec(1, 28, 10))
+    stride_1 = [m.kernel_size for m in generator.modules()
+                if isinstance(m, nn.ConvTranspose2d) and m.stride == (1, 1)]
+    assert stride_1 == [(5, 5)]
