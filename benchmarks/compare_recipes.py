@@ -126,6 +126,8 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-b16": ("default", {**ROUND11, "batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}),
     "default-decay0.8": ("default", {"lr_decay": 0.8}),
     "default-decay0.45": ("default", {"lr_decay": 0.45}),
+    "default-decay0.45-seed1": ("default", {"lr_decay": 0.45, "seed": 1}),
+    "default-decay0.3": ("default", {"lr_decay": 0.3}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
