@@ -164,8 +164,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # equal 8-minute budget; with it, a decay over the last 45 % beat 60 % under both evaluators
     # on two seeds (8,854 steps; at round 4's 17,700 steps, 60 % had beaten 30 %).
     "default": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
-                    spectral_norm="d",
-                    dropout=0.0, batch_size=32, steps=17000, minutes=8.5, conditional=True,
+                    spectral_norm="d", dropout=0.0, batch_size=32, steps=17000, minutes=8.5, conditional=True,
                     mode_seeking=0.2, lr_g=1.4e-4, lr_d=1.4e-4, lr_decay=0.45, ema_rampup=True,
                     eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
