@@ -34,12 +34,15 @@ from ganforge.training.trainer import Trainer
 # (round 3), to a 60 % decay and to a three-convolution D (round 4); ROUND4 keeps rounds 1-6's
 # recipes on 5x5 kernels without spectral normalisation (the default since round 6) and with G's
 # stride-1 layer following kernel_size (3x3 in the default since round 12).
-ROUND11 = {"stem_kernel": 0}
+# ROUND12 keeps the recipes of rounds 1-12, and round 13's one-change rows, on Adam lr 1.4e-4 and
+# betas (0.5, 0.999); the default has lr 2e-4 and betas (0, 0.99) since round 13.
+ROUND12 = {"lr_g": 1.4e-4, "lr_d": 1.4e-4, "beta1": 0.5, "beta2": 0.999}
+ROUND11 = {"stem_kernel": 0, **ROUND12}
 ROUND4 = {"kernel_size": 5, "spectral_norm": "none", **ROUND11}
 D3 = {**ROUND4, "d_layers": 3}
 TWO_CONV_D = {"d_layers": 0, **ROUND4}
 ROUND3 = {"lr_decay": 0.3, **TWO_CONV_D}
-B64 = {"batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4, **ROUND3}
+B64 = {**ROUND3, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4}
 UNCONDITIONAL = {**B64, "conditional": False, "mode_seeking": 0.0}
 RECIPES: dict[str, tuple[str | None, dict]] = {
     "seed000-mlp": ("seed000-mlp", {}),
@@ -69,7 +72,7 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-ms0.15-decay": ("default", {**B64, "mode_seeking": 0.15, "lr_decay": 0.3,
                                          "ema_rampup": True}),
     # issue 12, round 2: on top of round 2's default (batch 64; "default-b64")
-    "default-b128": ("default", {"batch_size": 128, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
+    "default-b128": ("default", {**B64, "batch_size": 128, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
     "default-hinge": ("default", {**B64, "loss": "hinge"}),
     "default-w24": ("default", {**B64, "width": 24}),
     "default-b32": ("default", {"batch_size": 32, "lr_g": 1.4e-4, "lr_d": 1.4e-4, **ROUND3}),
@@ -120,14 +123,25 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     # arithmetic), a cheaper one for more steps; stem 3 is the default since
     "round11-default": ("default", {**ROUND11}),
     "round11-default-seed1": ("default", {**ROUND11, "seed": 1}),
-    "default-stem3": ("default", {"stem_kernel": 3}),
-    "default-stem3-seed1": ("default", {"stem_kernel": 3, "seed": 1}),
-    "default-stem1": ("default", {"stem_kernel": 1}),
+    "default-stem3": ("default", {**ROUND12, "stem_kernel": 3}),
+    "default-stem3-seed1": ("default", {**ROUND12, "stem_kernel": 3, "seed": 1}),
+    "default-stem1": ("default", {**ROUND12, "stem_kernel": 1}),
     "default-b16": ("default", {**ROUND11, "batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}),
-    "default-decay0.8": ("default", {"lr_decay": 0.8}),
-    "default-decay0.45": ("default", {"lr_decay": 0.45}),
-    "default-decay0.45-seed1": ("default", {"lr_decay": 0.45, "seed": 1}),
-    "default-decay0.3": ("default", {"lr_decay": 0.3}),
+    "default-decay0.8": ("default", {**ROUND12, "lr_decay": 0.8}),
+    "default-decay0.45": ("default", {**ROUND12, "lr_decay": 0.45}),
+    "default-decay0.45-seed1": ("default", {**ROUND12, "lr_decay": 0.45, "seed": 1}),
+    "default-decay0.3": ("default", {**ROUND12, "lr_decay": 0.3}),
+    # issue 12, round 13: on top of round 12's default (3x3 stride-1 layer, 45 % decay);
+    # "default-adam0-lr2e-4" is the default since
+    "round12-default": ("default", {**ROUND12}),
+    "default-lr2e-4": ("default", {**ROUND12, "lr_g": 2e-4, "lr_d": 2e-4}),
+    "default-adam0-0.99": ("default", {**ROUND12, "beta1": 0.0, "beta2": 0.99}),
+    "default-lr2e-4-seed1": ("default", {**ROUND12, "lr_g": 2e-4, "lr_d": 2e-4, "seed": 1}),
+    "default-adam0-0.99-seed1": ("default", {**ROUND12, "beta1": 0.0, "beta2": 0.99,
+                                             "seed": 1}),
+    "default-adam0-lr2e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4}),
+    "default-adam0-lr2e-4-seed1": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4,
+                                               "lr_d": 2e-4, "seed": 1}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
