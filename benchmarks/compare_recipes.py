@@ -142,6 +142,7 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-adam0-lr2e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4}),
     "default-adam0-lr2e-4-seed1": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4,
                                                "lr_d": 2e-4, "seed": 1}),
+    "default-lr2.8e-4": ("default", {"lr_g": 2.8e-4, "lr_d": 2.8e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

@@ -171,11 +171,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                     ema_rampup=True,
                     eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
-    # default network, with round 9's 5x5 stride-1 layer in G (3x3 is untried for an hour), for
-    # longer (spectral normalisation in D and 4x4 stride-2 kernels keep D from overfitting the
-    # 14,262 training images over a long run; without them the network gets worse after ~10k
-    # steps), with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes
-    # of rounds 4-5's machine (the round-4 network's 26.25 steps/s times this network's step-rate
+    # default network with round 9's 5x5 stride-1 layer in G and Adam lr 1.4e-4, betas (0.5,
+    # 0.999) (rounds 12-13's 3x3 layer and Adam settings are untried for an hour), for longer
+    # (spectral normalisation in D and 4x4 stride-2 kernels keep D from overfitting the 14,262
+    # training images over a long run; without them the network gets worse after ~10k steps),
+    # with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes of rounds 4-5's
+    # machine (the round-4 network's 26.25 steps/s times this network's step-rate
     # ratio of 0.955); 53 minutes on round 8's faster machine, 69 on round 7's slower one. Best
     # checkpoint (step 80,000) 1.7x / 1.7x the floors, recall 0.88, 99.4 % labels
     "hour": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, spectral_norm="d",
