@@ -120,7 +120,8 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-lecam0.01": ("default", {**ROUND4, "lecam": 0.01}),
     "default-mbstd4": ("default", {**ROUND4, "minibatch_std": 4}),
     # issue 12, round 12: on top of round 11's default (5x5 stride-1 layer in G, most of G's
-    # arithmetic), a cheaper one for more steps; stem 3 is the default since
+    # arithmetic), a cheaper one for more steps (stem 3 and the 45 % decay: the default since
+    # round 12)
     "round11-default": ("default", {**ROUND11}),
     "round11-default-seed1": ("default", {**ROUND11, "seed": 1}),
     "default-stem3": ("default", {**ROUND12, "stem_kernel": 3}),
@@ -131,8 +132,8 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-decay0.45": ("default", {**ROUND12, "lr_decay": 0.45}),
     "default-decay0.45-seed1": ("default", {**ROUND12, "lr_decay": 0.45, "seed": 1}),
     "default-decay0.3": ("default", {**ROUND12, "lr_decay": 0.3}),
-    # issue 12, round 13: on top of round 12's default (3x3 stride-1 layer, 45 % decay);
-    # "default-adam0-lr2e-4" is the default since
+    # issue 12, round 13: on top of round 12's default (3x3 stride-1 layer, 45 % decay), Adam
+    # settings ("default-adam0-lr2e-4" is the default since round 13)
     "round12-default": ("default", {**ROUND12}),
     "default-lr2e-4": ("default", {**ROUND12, "lr_g": 2e-4, "lr_d": 2e-4}),
     "default-adam0-0.99": ("default", {**ROUND12, "beta1": 0.0, "beta2": 0.99}),
@@ -142,7 +143,7 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-adam0-lr2e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4}),
     "default-adam0-lr2e-4-seed1": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4,
                                                "lr_d": 2e-4, "seed": 1}),
-    "default-lr2.8e-4": ("default", {"lr_g": 2.8e-4, "lr_d": 2.8e-4}),
+    "default-lr2.8e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,

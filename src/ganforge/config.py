@@ -155,21 +155,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 2.2x / 2.5x the floors against 3.5x / 3.1x for the same network without them),
     # class-conditional (label embedding in G, projection D; unconditional where the data has no
     # classes) with MSGAN's mode-seeking term against within-class collapse, EMA of G with a
-    # ramp-up, learning rates decayed to 0 over the last 45 % (round 12; 60 % beat 30 % and 100 % under
-    # both evaluators), FID-selected best checkpoint. Batch 32 with Adam lr 2e-4, betas (0, 0.99)
-    # (round 13: with spectral norm in D, each of the two beat lr 1.4e-4 and betas (0.5, 0.999)
-    # under both evaluators on two seeds, and together they beat either; before spectral norm,
-    # round 4-5 had found both worse). 17,000 steps
-    # or 8.5 minutes of training, whichever comes first: 8.5 leaves `ganforge evaluate` (~25 s)
-    # inside the 10-minute budget. G's stride-1 layer is 3x3 (round 12): at 5x5 it held most of
-    # G's arithmetic; 3x3 runs 1.18x the steps and won under both evaluators on two seeds at an
-    # equal 8-minute budget; with it, a decay over the last 45 % beat 60 % under both evaluators
-    # on two seeds (8,854 steps; at round 4's 17,700 steps, 60 % had beaten 30 %).
+    # ramp-up, FID-selected best checkpoint, batch 32, 17,000 steps or 8.5 minutes of training,
+    # whichever comes first (8.5 leaves `ganforge evaluate`, ~25-45 s, inside the 10-minute budget).
+    # Round 12: G's stride-1 layer is 3x3 (at 5x5 it held most of G's arithmetic; 3x3 runs 1.18x
+    # the steps) and the learning rates decay to 0 over the last 45 % (beat 60 % at 8,854 steps;
+    # at round 4's 17,700 steps 60 % had beaten 30 %); each won under both evaluators on two seeds
+    # at an equal 8-minute budget. Round 13: Adam lr 2e-4 with betas (0, 0.99): with spectral norm
+    # in D each beat lr 1.4e-4 and betas (0.5, 0.999) under both evaluators on two seeds, and
+    # together they beat either (before spectral norm, rounds 4-5 had found both worse).
     "default": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
-                    spectral_norm="d", dropout=0.0, batch_size=32, steps=17000, minutes=8.5, conditional=True,
-                    mode_seeking=0.2, lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.99, lr_decay=0.45,
-                    ema_rampup=True,
-                    eval_every=4000, eval_n=5000),
+                    spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
+                    batch_size=32, steps=17000, minutes=8.5, lr_g=2e-4, lr_d=2e-4, beta1=0.0,
+                    beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
     # default network with round 9's 5x5 stride-1 layer in G and Adam lr 1.4e-4, betas (0.5,
     # 0.999) (rounds 12-13's 3x3 layer and Adam settings are untried for an hour), for longer
