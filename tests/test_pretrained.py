@@ -48,8 +48,8 @@ def test_an_unknown_name_is_one_line_listing_the_shipped_ones(capsys):
 
 
 # Fashion classes the shipped generator draws recognisably less often than the evaluator reads
-# real images of them (T-shirt, pullover, sneaker; measured, 1,000 images each): held to that.
-FASHION_BELOW = {0: 0.691, 2: 0.615, 7: 0.866}
+# real images of them (T-shirt: 75.6 % against 87.6 %; measured, 1,000 images each): held to that.
+FASHION_BELOW = {0: 0.756}
 
 
 def class_accuracy(model, images: torch.Tensor, k: int) -> float:
@@ -74,7 +74,7 @@ def test_mnist_sample_class_k_is_read_as_k(k):
 def test_fashion_sample_class_k_is_read_as_k_as_often_as_real_images_of_k(data_dir):
     """The Fashion evaluator itself reads only 91.6 % of real test images correctly (shirts far
     less), so each class must reach 90 % of the evaluator's accuracy on real images of it —
-    except the three classes measured below that (docs/results.md), held to their measurement."""
+    except the one class measured below that (docs/results.md), held to its measurement."""
     from ganforge.data.datasets import load_dataset
 
     model, _ = load_domain_classifier("fashion-mnist")
