@@ -169,7 +169,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                     beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
     # default network with round 9's 5x5 stride-1 layer in G and Adam lr 1.4e-4, betas (0.5,
-    # 0.999) (rounds 12-13's 3x3 layer and Adam settings are untried for an hour), for longer
+    # 0.999) (round 14: rounds 12-13's 3x3 layer and Adam settings for 60 minutes of a slower
+    # CPU, 43,950 steps, scored 2.0x / 2.0x, behind this recipe's 80,000 steps), for longer
     # (spectral normalisation in D and 4x4 stride-2 kernels keep D from overfitting the 14,262
     # training images over a long run; without them the network gets worse after ~10k steps),
     # with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes of rounds 4-5's
