@@ -37,6 +37,8 @@ from ganforge.training.trainer import Trainer
 # ROUND12 keeps the recipes of rounds 1-12, and round 13's one-change rows, on Adam lr 1.4e-4 and
 # betas (0.5, 0.999); the default has lr 2e-4 and betas (0, 0.99) since round 13.
 ROUND12 = {"lr_g": 1.4e-4, "lr_d": 1.4e-4, "beta1": 0.5, "beta2": 0.999}
+# round 13's Adam settings (the default's since), pinned so its recipes keep meaning them
+ROUND13 = {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.99}
 ROUND11 = {"stem_kernel": 0, **ROUND12}
 ROUND4 = {"kernel_size": 5, "spectral_norm": "none", **ROUND11}
 D3 = {**ROUND4, "d_layers": 3}
@@ -140,10 +142,9 @@ RECIPES: dict[str, tuple[str | None, dict]] = {
     "default-lr2e-4-seed1": ("default", {**ROUND12, "lr_g": 2e-4, "lr_d": 2e-4, "seed": 1}),
     "default-adam0-0.99-seed1": ("default", {**ROUND12, "beta1": 0.0, "beta2": 0.99,
                                              "seed": 1}),
-    "default-adam0-lr2e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4}),
-    "default-adam0-lr2e-4-seed1": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4,
-                                               "lr_d": 2e-4, "seed": 1}),
-    "default-lr2.8e-4": ("default", {"beta1": 0.0, "beta2": 0.99, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
+    "default-adam0-lr2e-4": ("default", {**ROUND13}),
+    "default-adam0-lr2e-4-seed1": ("default", {**ROUND13, "seed": 1}),
+    "default-lr2.8e-4": ("default", {**ROUND13, "lr_g": 2.8e-4, "lr_d": 2.8e-4}),
     "mlp-decay": ("seed000-mlp", {"lr_decay": 0.3, "ema_rampup": True}),
     "mlp-cond-ms0.1": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.1}),
     "mlp-cond-ms0.3-decay": ("seed000-mlp", {"conditional": True, "mode_seeking": 0.3,
