@@ -167,20 +167,19 @@ PRESETS: dict[str, dict[str, Any]] = {
                     spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
                     batch_size=32, steps=17000, minutes=8.5, lr_g=2e-4, lr_d=2e-4, beta1=0.0,
                     beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000),
-    # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 7): the
-    # default network with round 9's 5x5 stride-1 layer in G and Adam lr 1.4e-4, betas (0.5,
-    # 0.999) (round 14: rounds 12-13's 3x3 layer and Adam settings for 60 minutes of a slower
-    # CPU, 43,950 steps, scored 2.0x / 2.0x, behind this recipe's 80,000 steps), for longer
-    # (spectral normalisation in D and 4x4 stride-2 kernels keep D from overfitting the 14,262
-    # training images over a long run; without them the network gets worse after ~10k steps),
-    # with a FID and a checkpoint every 5,000 steps. 90,700 steps: 60 minutes of rounds 4-5's
-    # machine (the round-4 network's 26.25 steps/s times this network's step-rate
-    # ratio of 0.955); 53 minutes on round 8's faster machine, 69 on round 7's slower one. Best
-    # checkpoint (step 80,000) 1.7x / 1.7x the floors, recall 0.88, 99.4 % labels
-    "hour": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, spectral_norm="d",
-                 dropout=0.0, batch_size=32, steps=90700, conditional=True, mode_seeking=0.2,
-                 lr_g=1.4e-4, lr_d=1.4e-4, lr_decay=0.6, ema_rampup=True, eval_every=5000,
-                 eval_n=5000, checkpoint_every=5000),
+    # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 15): the
+    # default network and Adam settings at batch 64 (half the steps of batch 32 in the same
+    # time, each with two of its images: less gradient noise late in the run, rounds 10 and 15),
+    # learning rates decayed over the whole run, a FID and a checkpoint every 3,000 steps.
+    # 24,000 steps: 60 minutes of the 2 cores of rounds 11-15's Zen 3 CPU, fewer on a faster one.
+    # Best checkpoints of two seeds: 1.52x / 1.57x and 1.63x / 1.61x the floors, where round 7's
+    # hour (batch 32, 5x5 stride-1 layer, Adam 1.4e-4 with betas (0.5, 0.999), 90,700 steps, about
+    # two hours of that CPU) scored 1.7x / 1.7x
+    "hour": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
+                 spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
+                 batch_size=64, steps=24000, lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.99,
+                 lr_decay=1.0, ema_rampup=True, eval_every=3000, eval_n=5000,
+                 checkpoint_every=3000),
     # the MLP-GAN write-up (seed document 000): MLP GAN, batch 64, 5000 steps, a latent_dim x
     # hidden_dim sweep (best 100 x 100).
     "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
