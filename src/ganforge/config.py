@@ -168,10 +168,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                     batch_size=32, steps=17000, minutes=8.5, lr_g=2e-4, lr_d=2e-4, beta1=0.0,
                     beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000),
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 15): the
-    # default network and Adam settings at batch 64 (half the steps of batch 32 in the same
-    # time, each with two of its images: less gradient noise late in the run, rounds 10 and 15),
-    # learning rates decayed over the whole run, a FID and a checkpoint every 3,000 steps.
-    # 24,000 steps: 60 minutes of the 2 cores of rounds 11-15's Zen 3 CPU, fewer on a faster one.
+    # default network and Adam settings at batch 64 (0.57x the steps of batch 32 in the same
+    # time; it beat batch 32 at equal time under both evaluators on two seeds), learning rates
+    # decayed over the whole run, a FID and a checkpoint every 3,000 steps. 24,000 steps: 60
+    # minutes of the 2 cores of rounds 11-15's Zen 3 CPU, less time on a faster one.
     # Best checkpoints of two seeds: 1.52x / 1.57x and 1.63x / 1.61x the floors, where round 7's
     # hour (batch 32, 5x5 stride-1 layer, Adam 1.4e-4 with betas (0.5, 0.999), 90,700 steps, about
     # two hours of that CPU) scored 1.7x / 1.7x
