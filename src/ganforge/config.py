@@ -145,28 +145,31 @@ CHOICES = {
     "eval_ref": ("train", "test"),
 }
 
+# the best recipe measured to fit 10 minutes on 2 CPU cores, under both shipped evaluators
+# (docs/results.md): a DCGAN of half the seed's width without dropout (dropout costs a third of
+# the step time on CPUs), with a third convolution in D (28 -> 14 -> 7 -> 4 px: the tutorial's
+# two-layer D was the bottleneck), spectral normalisation of D and 4x4 stride-2 kernels (D no
+# longer overfits the 14,262 training images as the run gets longer: round 9's quick starts,
+# 2.2x / 2.5x the floors against 3.5x / 3.1x for the same network without them),
+# class-conditional (label embedding in G, projection D; unconditional where the data has no
+# classes) with MSGAN's mode-seeking term against within-class collapse, EMA of G with a
+# ramp-up, FID-selected best checkpoint, batch 32, 17,000 steps or 8.5 minutes of training,
+# whichever comes first (8.5 leaves `ganforge evaluate`, ~25-45 s, inside the 10-minute budget).
+# Round 12: G's stride-1 layer is 3x3 (at 5x5 it held most of G's arithmetic; 3x3 runs 1.18x
+# the steps) and the learning rates decay to 0 over the last 45 % (beat 60 % at 8,854 steps;
+# at round 4's 17,700 steps 60 % had beaten 30 %); each won under both evaluators on two seeds
+# at an equal 8-minute budget. Round 13: Adam lr 2e-4 with betas (0, 0.99): with spectral norm
+# in D each beat lr 1.4e-4 and betas (0.5, 0.999) under both evaluators on two seeds, and
+# together they beat either (before spectral norm, rounds 4-5 had found both worse).
+DEFAULT_PRESET: dict[str, Any] = dict(
+    model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
+    spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
+    batch_size=32, steps=17000, minutes=8.5, lr_g=2e-4, lr_d=2e-4, beta1=0.0,
+    beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000)
+
 # Each seed preset reproduces one seed document's stated setup (README, "Presets").
 PRESETS: dict[str, dict[str, Any]] = {
-    # the best recipe measured to fit 10 minutes on 2 CPU cores, under both shipped evaluators
-    # (docs/results.md): a DCGAN of half the seed's width without dropout (dropout costs a third of
-    # the step time on CPUs), with a third convolution in D (28 -> 14 -> 7 -> 4 px: the tutorial's
-    # two-layer D was the bottleneck), spectral normalisation of D and 4x4 stride-2 kernels (D no
-    # longer overfits the 14,262 training images as the run gets longer: round 9's quick starts,
-    # 2.2x / 2.5x the floors against 3.5x / 3.1x for the same network without them),
-    # class-conditional (label embedding in G, projection D; unconditional where the data has no
-    # classes) with MSGAN's mode-seeking term against within-class collapse, EMA of G with a
-    # ramp-up, FID-selected best checkpoint, batch 32, 17,000 steps or 8.5 minutes of training,
-    # whichever comes first (8.5 leaves `ganforge evaluate`, ~25-45 s, inside the 10-minute budget).
-    # Round 12: G's stride-1 layer is 3x3 (at 5x5 it held most of G's arithmetic; 3x3 runs 1.18x
-    # the steps) and the learning rates decay to 0 over the last 45 % (beat 60 % at 8,854 steps;
-    # at round 4's 17,700 steps 60 % had beaten 30 %); each won under both evaluators on two seeds
-    # at an equal 8-minute budget. Round 13: Adam lr 2e-4 with betas (0, 0.99): with spectral norm
-    # in D each beat lr 1.4e-4 and betas (0.5, 0.999) under both evaluators on two seeds, and
-    # together they beat either (before spectral norm, rounds 4-5 had found both worse).
-    "default": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
-                    spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
-                    batch_size=32, steps=17000, minutes=8.5, lr_g=2e-4, lr_d=2e-4, beta1=0.0,
-                    beta2=0.99, lr_decay=0.45, ema_rampup=True, eval_every=4000, eval_n=5000),
+    "default": DEFAULT_PRESET,  # described above
     # the best recipe measured for 60 minutes of 2 CPU cores (docs/results.md, round 15): the
     # default network and Adam settings at batch 64 (0.57x the steps of batch 32 in the same
     # time; it beat batch 32 at equal time under both evaluators on two seeds), learning rates
@@ -175,11 +178,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Best checkpoints of two seeds: 1.52x / 1.57x and 1.63x / 1.61x the floors, where round 7's
     # hour (batch 32, 5x5 stride-1 layer, Adam 1.4e-4 with betas (0.5, 0.999), 90,700 steps, about
     # two hours of that CPU) scored 1.7x / 1.7x
-    "hour": dict(model="dcgan", width=32, d_layers=3, kernel_size=4, stem_kernel=3,
-                 spectral_norm="d", dropout=0.0, conditional=True, mode_seeking=0.2,
-                 batch_size=64, steps=24000, lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.99,
-                 lr_decay=1.0, ema_rampup=True, eval_every=3000, eval_n=5000,
-                 checkpoint_every=3000),
+    "hour": {**DEFAULT_PRESET, "batch_size": 64, "steps": 24000, "minutes": 0.0,
+             "lr_decay": 1.0, "eval_every": 3000, "checkpoint_every": 3000},
     # the MLP-GAN write-up (seed document 000): MLP GAN, batch 64, 5000 steps, a latent_dim x
     # hidden_dim sweep (best 100 x 100).
     "seed000-mlp": dict(model="mlp", latent_dim=100, hidden_dim=100, depth=4, batch_size=64,
