@@ -50,7 +50,7 @@ def tiny_overrides(data_dir: str, run_dir: Path, **extra) -> dict:
                   depth=2, latent_dim=16, batch_size=16, steps=20, log_every=5,
                   checkpoint_every=10, grid_size=16, tensorboard=False, progress=False,
                   subset=0.1, conditional=False, mode_seeking=0.0, eval_every=0, dropout=0.3,
-                  lr_decay=0.0, ema_rampup=False)
+                  lr_decay=0.0, ema_rampup=False, ema_bn_samples=400)
     values.update(extra)
     return values
 

@@ -440,6 +440,62 @@ def test_ema_rampup_follows_the_online_weights_early(data_dir, tmp_path):
     assert distances[True] < distances[False] / 5
 
 
+def small_generator(model: str = "dcgan"):
+    from ganforge.config import build_config
+    from ganforge.models import ModelSpec, build_models
+
+    config = build_config(None, None, dict(model=model, width=8, latent_dim=16, conditional=True,
+                                           dropout=0.3, steps=1))
+    generator, _ = build_models(config, ModelSpec(1, 28, 10))
+    generator.class_prior = [0.05] * 5 + [0.15] * 5
+    return generator
+
+
+def test_recompute_batchnorm_uses_the_generators_own_samples():
+    """One batch: the running mean and (unbiased) variance of that batch exactly; four batches of
+    a quarter: their cumulative average, i.e. the same mean. No global random number is drawn,
+    and every layer's mode and momentum come back."""
+    from ganforge.generation.sampling import recompute_batchnorm
+
+    generator = small_generator().eval()
+    first = next(m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    seen = []
+    hook = first.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    rng = torch.get_rng_state()
+    assert recompute_batchnorm(generator, 200, seed=5, batch_size=200)
+    hook.remove()
+    torch.testing.assert_close(first.running_mean, seen[0].mean(0))
+    torch.testing.assert_close(first.running_var, seen[0].var(0))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert first.momentum == 0.1 and not any(m.training for m in generator.modules())
+    one_batch = first.running_mean.clone()
+    recompute_batchnorm(generator, 200, seed=5, batch_size=50)
+    torch.testing.assert_close(first.running_mean, one_batch)
+    recompute_batchnorm(generator, 200, seed=6, batch_size=200)
+    assert not torch.allclose(first.running_mean, one_batch)
+    assert recompute_batchnorm(small_generator("upconv"), 200, seed=5) is False  # instance norm
+
+
+@pytest.mark.parametrize("samples", [400, 0])
+def test_checkpoints_keep_the_ema_generators_own_batchnorm_statistics(data_dir, tmp_path,
+                                                                      samples):
+    """--ema-bn-samples N: G_ema's saved statistics are those of N of its own samples; 0: the
+    online G's, copied at the last step."""
+    from ganforge.generation.sampling import recompute_batchnorm
+
+    trainer = tiny_trainer(data_dir, tmp_path, steps=10, ema_bn_samples=samples)
+    trainer.train()
+    tensors = checkpoint_tensors(tmp_path / "run")
+    names = [f"G_ema/{name}" for name, _ in trainer.G_ema.named_buffers() if "running" in name]
+    assert names
+    expected = trainer.G_ema
+    recompute_batchnorm(expected, 400, trainer.config.seed + 3)
+    for name in names:
+        own = torch.equal(tensors[name], expected.get_buffer(name[len("G_ema/"):]))
+        copied = torch.equal(tensors[name], tensors["G/" + name[len("G_ema/"):]])
+        assert (own, copied) == ((True, False) if samples else (False, True)), name
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="--amp fp16 needs a CUDA GPU")
 def test_fp16_default_preset_resumes_exactly_on_a_gpu(data_dir, tmp_path):

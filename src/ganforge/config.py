@@ -98,6 +98,10 @@ class Config:
     ema_decay: float = option(0.999, "EMA decay per step")
     ema_rampup: bool = option(False, "EMA decay min(ema_decay, (1+step)/(10+step)): early "
                                      "averages forget the random initial weights quickly")
+    ema_bn_samples: int = option(10000, "before G_ema is evaluated or saved, set its BatchNorm "
+                                        "statistics from this many of its own samples (the online "
+                                        "G's, copied every step, fit other weights); 0 = keep the "
+                                        "copied ones")
     lr_decay: float = option(0.0, "final fraction of the run (of --steps/--epochs, or of "
                                   "--minutes) over which both learning rates fall linearly to 0")
     # --- outputs ---
@@ -298,7 +302,7 @@ def validate(config: Config) -> None:
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
                     "d_layers",
                     "gp_weight", "r1_gamma", "lecam", "mode_seeking", "minibatch_std", "image_size",
-                    "seed")
+                    "seed", "ema_bn_samples")
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")

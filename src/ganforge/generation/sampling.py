@@ -71,6 +71,38 @@ def generate(generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor |
         generator.train(was_training)
 
 
+@torch.no_grad()
+def recompute_batchnorm(generator: torch.nn.Module, n: int, seed: int,
+                        batch_size: int = 500) -> bool:
+    """Set the generator's BatchNorm running statistics to their averages over `n` of its own
+    samples (seeded latents, classes as `sample_labels` draws them), as
+    torch.optim.swa_utils.update_bn does for averaged weights; that helper cannot hand a
+    conditional generator its labels. Nothing else changes mode, so dropout draws no random
+    numbers. False when there is no BatchNorm layer to set."""
+    layers = [m for m in generator.modules()
+              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return False
+    was_training, momenta = generator.training, [m.momentum for m in layers]
+    generator.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over all batches, not a moving one
+        layer.train()
+    device = next(generator.parameters()).device
+    z = noise(n, generator.latent_dim, seed, device)
+    labels = sample_labels(generator, n, device)
+    try:
+        for start in range(0, n, batch_size):
+            generator(z[start:start + batch_size],
+                      None if labels is None else labels[start:start + batch_size])
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        generator.train(was_training)
+    return True
+
+
 def generate_uint8(generator: torch.nn.Module, n: int, seed: int,
                    labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
     """`n` uint8 images (N×C×H×W, on the CPU) from seeded latents. Conditional generators get
