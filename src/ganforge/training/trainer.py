@@ -397,7 +397,8 @@ class Trainer:
     def recompute_ema_batchnorm(self) -> None:
         """G_ema's own BatchNorm statistics, once per step at most, before it is evaluated or
         saved. The online G's, copied every step, average ~10 batches of other weights: the same
-        EMA weights scored 1.43-2.01x the floor with such copies (docs/results.md, round 16)."""
+        EMA weights scored 1.43-2.01x the floor with three draws of such copies (docs/results.md,
+        round 16)."""
         if (self.G_ema is None or not self.config.ema_bn_samples
                 or self.ema_batchnorm_step == self.step):
             return
