@@ -27,7 +27,7 @@ from tests.conftest import DATA_DIR, HAVE_MNIST, REPO, cli, flags, tiny_override
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RUN_PLACEHOLDER = re.compile(r"^(RUN|runs/\d{5}-[\w.-]+|runs/default)$")
 TRAIN_SHORTENING = ["--steps", "2", "--batch-size", "8", "--eval-n", "40", "--log-every", "1",
-                    "--no-progress", "--no-tensorboard"]
+                    "--ema-bn-samples", "200", "--no-progress", "--no-tensorboard"]
 # (why a command may fail on this machine, the text its one error line must contain)
 UNAVAILABLE_HERE = [("Inception weights offline", "Inception weights"),
                     ("no CUDA GPU", "CUDA is not available")]
