@@ -21,7 +21,22 @@ needs_mnist = pytest.mark.skipif(
 needs_fashion = pytest.mark.skipif(
     not HAVE_FASHION, reason=f"real Fashion-MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist (pyproject's addopts start one worker per core) each worker keeps to one
+# thread: these small models gain little from a second one, and two workers of two threads on two
+# cores wait on each other's spinning OpenMP threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"  # and the subprocesses the tests start
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker per core, at most 4, each importing torch and
+    its own copy of the real data; PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 @pytest.fixture(scope="session", autouse=True)

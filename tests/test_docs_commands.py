@@ -33,12 +33,12 @@ UNAVAILABLE_HERE = [("Inception weights offline", "Inception weights"),
                     ("no CUDA GPU", "CUDA is not available")]
 
 
-def documented_commands() -> list[tuple[str, str]]:
+def documented_commands(documents: list[Path] = DOCUMENTS) -> list[tuple[str, str]]:
     """(document name, command line quoted as a shell needs it) for every `ganforge …` line in a
     fenced code block, with backslash continuations joined and trailing comments dropped; each
     command once."""
     seen, commands = set(), []
-    for document in DOCUMENTS:
+    for document in documents:
         in_block, pending = False, ""
         for line in document.read_text().splitlines():
             if line.strip().startswith("```"):
@@ -106,7 +106,7 @@ def workspace(tmp_path_factory):
     return {"home": home, "work": work, "run": run}
 
 
-def concrete(argv: list[str], workspace: dict, index: int) -> list[str]:
+def concrete(argv: list[str], workspace: dict, index: str) -> list[str]:
     """The documented argv with its placeholders pointed at real things, and training shortened."""
     run, out = workspace["run"], []
     resuming = "--resume" in argv
@@ -147,14 +147,19 @@ def error_lines(capsys) -> list[str]:
             if line.startswith("ganforge: error")]
 
 
+# one test per document, so the test workers share the documents out; a document's commands run
+# in their order, in one workspace, as a reader would type them
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_MNIST, reason=f"real MNIST not found in {DATA_DIR} (set GANFORGE_DATA)")
-def test_every_documented_command_runs(workspace, monkeypatch, capsys):
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if documented_commands([d])],
+                         ids=lambda path: path.name)
+def test_every_documented_command_runs(document, workspace, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(workspace["home"]))
     monkeypatch.chdir(workspace["work"])
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(workspace["home"] / "hub"))
     failures = []
-    for index, (document, command) in enumerate(documented_commands()):
+    for number, (name, command) in enumerate(documented_commands([document])):
+        index = f"{document.stem}-{number}"  # the workspace is shared by the documents
         argv = concrete(shlex.split(command)[1:], workspace, index)
         capsys.readouterr()
         code = cli(*argv)
@@ -163,10 +168,10 @@ def test_every_documented_command_runs(workspace, monkeypatch, capsys):
             continue
         why = next((why for why, text in UNAVAILABLE_HERE if errors and text in errors[0]), None)
         if code != 2 or len(errors) != 1 or why is None:
-            failures.append(f"{document}: `{command}` → exit {code}: {errors or 'no error line'}")
+            failures.append(f"{name}: `{command}` → exit {code}: {errors or 'no error line'}")
         elif why.startswith("Inception") and argv[0] == "train":
             retry = [*argv, "--eval-every", "0", "--run-dir", str(workspace["work"] / f"r-{index}")]
             if cli(*retry) != 0:
-                failures.append(f"{document}: `{command} --eval-every 0` failed: "
+                failures.append(f"{name}: `{command} --eval-every 0` failed: "
                                 f"{error_lines(capsys)}")
     assert not failures, "\n".join(failures)
