@@ -36,7 +36,8 @@ def pytest_xdist_auto_num_workers(config):
     its own copy of the real data; PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))  # sched_getaffinity is Linux-only (not macOS, Windows)
 
 
 @pytest.fixture(scope="session", autouse=True)

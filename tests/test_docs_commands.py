@@ -35,8 +35,8 @@ UNAVAILABLE_HERE = [("Inception weights offline", "Inception weights"),
 
 def documented_commands(documents: list[Path] = DOCUMENTS) -> list[tuple[str, str]]:
     """(document name, command line quoted as a shell needs it) for every `ganforge …` line in a
-    fenced code block, with backslash continuations joined and trailing comments dropped; each
-    command once."""
+    fenced code block of `documents`, with backslash continuations joined and trailing comments
+    dropped; each command once."""
     seen, commands = set(), []
     for document in documents:
         in_block, pending = False, ""
