@@ -84,6 +84,21 @@ def test_dcgan_stem_kernel_sets_only_the_stride_1_layer(stem):
     assert strides == {(stem, stem): (1, 1), (4, 4): (2, 2)}
 
 
+def test_dcgan_g_width_widens_the_generator_only():
+    narrow_g, narrow_d = build_models(Config(model="dcgan", width=8, steps=1), ModelSpec(1, 28, 10))
+    wide_g, wide_d = build_models(Config(model="dcgan", width=8, g_width=12, steps=1),
+                                  ModelSpec(1, 28, 10))
+    assert wide_g.start_channels == 48 and narrow_g.start_channels == 32
+    assert wide_g(torch.randn(3, 100), torch.randint(0, 10, (3,))).shape == (3, 1, 28, 28)
+    assert ([p.shape for p in wide_d.parameters()] == [p.shape for p in narrow_d.parameters()])
+
+
+def test_g_width_on_another_model_is_refused():
+    from ganforge.config import build_config
+    with pytest.raises(GanforgeError, match="g_width=48 applies to the dcgan model only"):
+        build_config(None, None, {"model": "mlp", "g_width": 48, "steps": 1})
+
+
 @pytest.mark.parametrize("stem", [2, -1])
 def test_even_or_negative_stem_kernel_is_refused(stem):
     from ganforge.config import build_config

@@ -51,6 +51,8 @@ class Config:
     hidden_dim: int = option(256, "width of the first hidden layer of MLP models (units)")
     depth: int = option(3, "number of hidden layers of MLP models")
     width: int = option(64, "base channel count of convolutional models")
+    g_width: int = option(0, "dcgan: base channel count of G alone, so G can be wider than D (G "
+                             "holds about 2/5 of a step's arithmetic at width 32); 0 = --width")
     kernel_size: int = option(5, "dcgan: side of every convolution kernel (5 as in the "
                                  "TensorFlow tutorial; 3 costs about a third of the arithmetic); "
                                  "an even one (4, as in the DCGAN paper) sets the stride-2 layers, "
@@ -303,7 +305,7 @@ def validate(config: Config) -> None:
         if getattr(config, key) <= 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be > 0")
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
-                    "d_layers",
+                    "d_layers", "g_width",
                     "gp_weight", "r1_gamma", "lecam", "mode_seeking", "minibatch_std", "image_size",
                     "seed", "ema_bn_samples")
     for key in non_negative:
@@ -337,6 +339,9 @@ def validate(config: Config) -> None:
     if config.stem_kernel and (config.stem_kernel < 1 or config.stem_kernel % 2 == 0):
         raise GanforgeError(f"bad value stem_kernel={config.stem_kernel}; it must be odd (same "
                             "padding), e.g. 3 or 5, or 0 for the kernel_size rule")
+    if config.g_width and config.model != "dcgan":
+        raise GanforgeError(f"g_width={config.g_width} applies to the dcgan model only; use "
+                            f"--width for {config.model}, or --model dcgan")
     if config.channels not in (0, 1, 3):
         raise GanforgeError(f"bad value channels={config.channels}; choose 0, 1 or 3")
     if config.steps == 0 and config.epochs == 0 and not config.minutes:

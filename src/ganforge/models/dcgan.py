@@ -119,8 +119,9 @@ class DCGANDiscriminator(Discriminator):
 
 @MODELS.register("dcgan")
 def build(config, spec: ModelSpec) -> tuple[Generator, Discriminator]:
-    generator = DCGANGenerator(config.latent_dim, config.width, spec.channels, spec.image_size,
-                               spec.num_classes, config.kernel_size, config.stem_kernel)
+    generator = DCGANGenerator(config.latent_dim, config.g_width or config.width, spec.channels,
+                               spec.image_size, spec.num_classes, config.kernel_size,
+                               config.stem_kernel)
     discriminator = DCGANDiscriminator(config.width, spec.channels, spec.image_size,
                                        config.dropout, spec.num_classes, config.kernel_size,
                                        config.d_layers)
