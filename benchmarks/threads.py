@@ -1,0 +1,84 @@
+"""Training speed by CPU thread count and OpenMP wait policy, for the presets a user runs.
+
+    python benchmarks/threads.py --data-dir ../shared/data --presets default,hour --rounds 3
+
+Every setting runs in a fresh process (OpenMP reads OMP_WAIT_POLICY once, at start-up): build the
+preset's `Trainer` (no run folder), 20 warm-up steps, then `--steps` timed steps. Settings take
+turns for `--rounds` rounds, so a shared machine's load hits them alike; the table shows the median
+steps/s per setting and its ratio to what `ganforge train` gets with nothing set (torch's own
+thread count, OpenMP's default waiting). Run it on an otherwise idle machine: it measures what one
+training process gets from the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+SETTINGS = {  # name -> environment for the child process ("" = leave unset)
+    "torch default (nothing set)": {},
+    "1 thread": {"OMP_NUM_THREADS": "1"},
+    "2 threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
+    "2 threads, OMP_WAIT_POLICY=ACTIVE": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"},
+}
+CHILD = """
+import json, sys, time, torch
+from ganforge.config import build_config
+from ganforge.training.trainer import Trainer
+preset, data_dir, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = build_config(preset, None, dict(data_dir=data_dir, device="cpu", steps=10**6, minutes=0,
+                                         tensorboard=False, progress=False, eval_every=0))
+trainer = Trainer(config, None)
+for _ in range(20):
+    trainer.train_step()
+start = time.perf_counter()
+for _ in range(steps):
+    trainer.train_step()
+print(json.dumps({"steps_per_s": steps / (time.perf_counter() - start),
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def measure(preset: str, data_dir: str, steps: int, env_changes: dict[str, str]) -> dict:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    env.update(env_changes)
+    out = subprocess.run([sys.executable, "-c", CHILD, preset, data_dir, str(steps)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--presets", default="default,hour")
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    presets = args.presets.split(",")
+    rates: dict[tuple[str, str], list[float]] = {}
+    threads: dict[str, int] = {}
+    for _ in range(args.rounds):
+        for preset in presets:
+            for name, env in SETTINGS.items():
+                result = measure(preset, args.data_dir, args.steps, env)
+                rates.setdefault((preset, name), []).append(result["steps_per_s"])
+                threads[name] = result["threads"]
+    print(f"{os.cpu_count()} CPUs visible; median of {args.rounds} rounds of {args.steps} steps\n")
+    print("| preset | setting | torch threads | steps/s (median) | all rounds | vs nothing set |")
+    print("|---|---|---:|---:|---|---:|")
+    for preset in presets:
+        base = statistics.median(rates[(preset, next(iter(SETTINGS)))])
+        for name in SETTINGS:
+            values = rates[(preset, name)]
+            median = statistics.median(values)
+            print(f"| {preset} | {name} | {threads[name]} | {median:.2f} | "
+                  f"{', '.join(f'{v:.2f}' for v in values)} | {median / base:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
