@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 
-SETTINGS = {  # name -> environment for the child process ("" = leave unset)
+SETTINGS = {  # name -> the OpenMP variables the child gets (any not named stays unset)
     "torch default (nothing set)": {},
     "1 thread": {"OMP_NUM_THREADS": "1"},
     "2 threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
