@@ -25,6 +25,7 @@ from torchvision.utils import save_image
 
 from ganforge.data.datasets import load_dataset
 from ganforge.data.training_set import class_shares
+from ganforge.errors import GanforgeError
 from ganforge.generation.restore import load_generator
 from ganforge.generation.sampling import generate_uint8, sample_labels
 from ganforge.metrics.features import feature_net
@@ -99,9 +100,12 @@ def main() -> None:
     parser.add_argument("--out-dir", help="write the probe's pictures here")
     args = parser.parse_args()
 
-    train = load_dataset(args.dataset, args.data_dir, train=True, download=False)
-    test = load_dataset(args.dataset, args.data_dir, train=False, download=False)
-    fakes = draw(args.source, args.n, args.seed, args.which, train.labels)
+    try:
+        train = load_dataset(args.dataset, args.data_dir, train=True, download=False)
+        test = load_dataset(args.dataset, args.data_dir, train=False, download=False)
+        fakes = draw(args.source, args.n, args.seed, args.which, train.labels)
+    except GanforgeError as error:  # no data, a wrong path, a foreign checkpoint: one line
+        parser.exit(2, f"evaluator_gap: {error}\n")
     real_test, real_train = test.images[:args.n], train.images[:args.n]
     matched = match_pixel_levels(fakes, train.images)
 
