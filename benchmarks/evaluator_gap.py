@@ -27,7 +27,7 @@ from ganforge.data.datasets import load_dataset
 from ganforge.data.training_set import class_shares
 from ganforge.errors import GanforgeError
 from ganforge.generation.restore import load_generator
-from ganforge.generation.sampling import generate_uint8, sample_labels
+from ganforge.generation.sampling import generate_uint8
 from ganforge.metrics.features import feature_net
 from ganforge.metrics.maths import frechet_distance, gaussian_stats
 
@@ -86,7 +86,7 @@ def draw(source: str, n: int, seed: int, which: str, training_labels: torch.Tens
     generator, _, _ = load_generator(source, which)
     if generator.num_classes and getattr(generator, "class_prior", None) is None:
         generator.class_prior = class_shares(training_labels, generator.num_classes)
-    return generate_uint8(generator, n, seed, labels=sample_labels(generator, n))
+    return generate_uint8(generator, n, seed)  # classes as sample_labels draws them
 
 
 def main() -> None:
