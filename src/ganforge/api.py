@@ -5,6 +5,7 @@
     summary = ganforge.train(config)                     # a run folder under runs/
     result = ganforge.evaluate(summary.run_dir)          # FID, KID, precision/recall, … (a dict)
     images, meta = ganforge.sample(summary.run_dir, n=16, label=3)  # uint8 N×C×H×W
+    ganforge.ensemble(["runs/00001-dcgan-mnist", "runs/00002-dcgan-mnist"], "runs/pair")
 
 Every function raises GanforgeError (one line: the problem and the fix) for bad input.
 """
@@ -26,6 +27,7 @@ from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.evaluation import evaluate_source, resolve_eval_features
 from ganforge.generation.checkpoint import find_checkpoint, read_checkpoint_meta
+from ganforge.generation.ensemble import write_ensemble
 from ganforge.generation.restore import load_generator
 from ganforge.generation.rundir import RunDir, new_run_path
 from ganforge.generation.sampling import class_labels, generate_uint8
@@ -117,3 +119,10 @@ def sample(source: str | Path, n: int = 64, *, seed: int = 0, label: int | None 
         raise GanforgeError(f"--n must be > 0 (got {n})")
     generator, _, meta = load_generator(source, which, ema, resolve_device(device))
     return generate_uint8(generator, n, seed, labels=class_labels(generator, label, n)), meta
+
+
+def ensemble(sources: list[str | Path], out: str | Path, which: str = "auto") -> Path:
+    """Write the uniform mixture of the generators of `sources` (run folders, checkpoints or
+    pretrained:NAME, each at checkpoint `which`) as the run-like folder `out`, which `sample`,
+    `evaluate` and the latent tools take like a run; returns its checkpoint file."""
+    return write_ensemble([str(source) for source in sources], out, which)

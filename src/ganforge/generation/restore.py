@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ganforge.config import Config, config_from_dict
+from ganforge.errors import GanforgeError
 from ganforge.generation.checkpoint import (
     find_checkpoint,
     load_checkpoint,
@@ -15,8 +16,10 @@ from ganforge.generation.checkpoint import (
 )
 from ganforge.generation.pretrained import pretrained_path
 from ganforge.models import Generator, ModelSpec, build_models
+from ganforge.models.mixture import MixtureGenerator
 
 PRETRAINED_PREFIX = "pretrained:"
+ENSEMBLE_KEY = "ensemble"  # the metadata entry of an ensemble checkpoint: one entry per member
 
 
 def default_checkpoint(source: str | Path) -> Path:
@@ -48,8 +51,7 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     path = default_checkpoint(source) if which == "auto" else find_checkpoint(source, which)
     tensors, meta = load_checkpoint(path)
     config = config_from_dict(meta["config"])
-    spec = ModelSpec(**meta["spec"])
-    generator, _ = build_models(config, spec)
+    generator = build_generator(meta)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema/") for k in tensors) else "G"
     load_module(prefix, generator, tensors)
     generator.class_prior = meta.get("class_prior")  # None in checkpoints before it was saved
@@ -57,3 +59,17 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     meta["output_dir"] = (str(Path(text.replace(":", "-"))) if text.startswith(PRETRAINED_PREFIX)
                           else str(path.parent.parent))
     return generator.to(device).eval(), config, meta
+
+
+def build_generator(meta: dict) -> Generator:
+    """The untrained network a checkpoint's weights fit: its model, or an ensemble's members."""
+    if ENSEMBLE_KEY in meta:  # written by `ganforge ensemble`; holds its members' sampling weights
+        members = meta[ENSEMBLE_KEY]
+        if (not isinstance(members, list) or len(members) < 2
+                or not all(isinstance(m, dict) and "config" in m and "spec" in m for m in members)):
+            raise GanforgeError("the checkpoint's ensemble metadata is damaged (each member needs "
+                                "its config and spec); build the ensemble again with "
+                                "`ganforge ensemble`")
+        return MixtureGenerator([build_generator(member) for member in members])
+    generator, _ = build_models(config_from_dict(meta["config"]), ModelSpec(**meta["spec"]))
+    return generator

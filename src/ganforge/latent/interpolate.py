@@ -119,7 +119,7 @@ def latent_row(generator, a: torch.Tensor, b: torch.Tensor, steps: int, method: 
     class_b = class_a if class_b is None else class_b
     check_class(generator, class_a)
     check_class(generator, class_b)
-    table = generator.label_embedding.weight
+    table = class_embeddings(generator)
     embedding = interpolation_path(table[class_a], table[class_b], steps, "lerp").to(device)
     return synthesize(generator, generator.conditioned_input(path, embedding=embedding))
 
@@ -131,7 +131,7 @@ def class_morph_row(generator, seed: int, class_a: int, class_b: int, steps: int
     check_class(generator, class_a)
     check_class(generator, class_b)
     device = device_of(generator)
-    table = generator.label_embedding.weight
+    table = class_embeddings(generator)
     path = interpolation_path(table[class_a], table[class_b], steps, method).to(device)
     z = seed_latents([seed], generator.latent_dim).to(device).expand(steps, -1)
     return synthesize(generator, generator.conditioned_input(z, embedding=path))
@@ -152,6 +152,14 @@ def synthesize(generator, inputs: torch.Tensor) -> torch.Tensor:
         return generator.synthesize(inputs).float()
     finally:
         generator.train(was_training)
+
+
+def class_embeddings(generator) -> torch.Tensor:
+    """The generator's class-embedding table (num_classes×latent_dim), which morphs move along."""
+    if generator.label_embedding is None:
+        raise GanforgeError("an ensemble has one class embedding per member, so it cannot morph "
+                            "between classes; morph one of its member runs instead")
+    return generator.label_embedding.weight
 
 
 def check_class(generator, label: int) -> None:
