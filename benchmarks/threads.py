@@ -6,8 +6,10 @@ Every setting runs in a fresh process (OpenMP reads OMP_WAIT_POLICY once, at sta
 preset's `Trainer` (no run folder), 20 warm-up steps, then `--steps` timed steps. Settings take
 turns for `--rounds` rounds, so a shared machine's load hits them alike; the table shows the median
 steps/s per setting and its ratio to what `ganforge train` gets with nothing set (torch's own
-thread count, OpenMP's default waiting). Run it on an otherwise idle machine: it measures what one
-training process gets from the cores.
+thread count, OpenMP's default waiting). The last setting trains two runs at once, one thread
+each, and counts the steps of both: what the cores give the members of an ensemble trained side
+by side (`ganforge ensemble`). Run it on an otherwise idle machine: it measures what training
+processes get from the cores.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ SETTINGS = {  # name -> the OpenMP variables the child gets (any not named stays
     "2 threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
     "2 threads, OMP_WAIT_POLICY=ACTIVE": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"},
 }
+PAIR = "2 runs side by side, 1 thread each (steps of both)"
 CHILD = """
 import json, sys, time, torch
 from ganforge.config import build_config
@@ -43,13 +46,30 @@ print(json.dumps({"steps_per_s": steps / (time.perf_counter() - start),
 """
 
 
-def measure(preset: str, data_dir: str, steps: int, env_changes: dict[str, str]) -> dict:
+def child_env(env_changes: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if key not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     env.update(env_changes)
-    out = subprocess.run([sys.executable, "-c", CHILD, preset, data_dir, str(steps)], env=env,
-                         check=True, capture_output=True, text=True).stdout
+    return env
+
+
+def measure(preset: str, data_dir: str, steps: int, env_changes: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, preset, data_dir, str(steps)],
+                         env=child_env(env_changes), check=True, capture_output=True,
+                         text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_pair(preset: str, data_dir: str, steps: int) -> dict:
+    """Two training processes at once, one thread each: the sum of their steps/s."""
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, preset, data_dir, str(steps)],
+                                 env=child_env({"OMP_NUM_THREADS": "1"}),
+                                 stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [child.communicate()[0] for child in children]
+    if any(child.returncode for child in children):
+        raise SystemExit("threads: a training process of the pair failed")
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    return {"steps_per_s": sum(r["steps_per_s"] for r in results), "threads": 1}
 
 
 def main() -> None:
@@ -68,12 +88,15 @@ def main() -> None:
                 result = measure(preset, args.data_dir, args.steps, env)
                 rates.setdefault((preset, name), []).append(result["steps_per_s"])
                 threads[name] = result["threads"]
+            result = measure_pair(preset, args.data_dir, args.steps)
+            rates.setdefault((preset, PAIR), []).append(result["steps_per_s"])
+            threads[PAIR] = result["threads"]
     print(f"{os.cpu_count()} CPUs visible; median of {args.rounds} rounds of {args.steps} steps\n")
     print("| preset | setting | torch threads | steps/s (median) | all rounds | vs nothing set |")
     print("|---|---|---:|---:|---|---:|")
     for preset in presets:
         base = statistics.median(rates[(preset, next(iter(SETTINGS)))])
-        for name in SETTINGS:
+        for name in [*SETTINGS, PAIR]:
             values = rates[(preset, name)]
             median = statistics.median(values)
             print(f"| {preset} | {name} | {threads[name]} | {median:.2f} | "

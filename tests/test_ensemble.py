@@ -117,3 +117,12 @@ def test_class_morphs_of_an_ensemble_are_one_line_error(two_runs, tmp_path, caps
     assert run_cli(capsys, "ensemble", *two_runs, "--out", out)[0] == 0
     code, _, err = run_cli(capsys, "interpolate", "--run", out, "--classes", "3,8")
     assert_one_line_error(code, err, "cannot morph", "member")
+
+
+def test_seed_interpolation_of_an_ensemble_skips_the_class_morph(two_runs, tmp_path, capsys):
+    out = tmp_path / "pair"
+    assert run_cli(capsys, "ensemble", *two_runs, "--out", out)[0] == 0
+    code, stdout, err = run_cli(capsys, "interpolate", "--run", out, "--from", "1", "--to", "2",
+                                "--steps", "3")
+    assert code == 0, err
+    assert "seeds 1→2; classes 0..9" in stdout and "class 0→9" not in stdout

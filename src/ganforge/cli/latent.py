@@ -158,12 +158,16 @@ def cmd_interpolate(args) -> None:
     names = [f"seeds {a}→{b}" for a, b in pairs]
     if generator.num_classes:
         k = generator.num_classes
-        class_a, class_b = parse_ints(args.classes, "--classes") if args.classes else (0, k - 1)
-        rows.append(lat.class_morph_row(generator, pairs[0][0], class_a, class_b, args.steps,
-                                        "lerp"))
+        # an ensemble has no single class embedding to morph along: only an asked-for morph
+        # (--classes) reaches class_morph_row, which then says so
+        if args.classes or generator.label_embedding is not None:
+            class_a, class_b = (parse_ints(args.classes, "--classes") if args.classes
+                                else (0, k - 1))
+            rows.append(lat.class_morph_row(generator, pairs[0][0], class_a, class_b,
+                                            args.steps, "lerp"))
+            names.append(f"class {class_a}→{class_b} (seed {pairs[0][0]})")
         rows.append(lat.class_sweep_row(generator, pairs[0][0]))
-        names += [f"class {class_a}→{class_b} (seed {pairs[0][0]})",
-                  f"classes 0..{k - 1} (seed {pairs[0][0]})"]
+        names.append(f"classes 0..{k - 1} (seed {pairs[0][0]})")
     images, width = lat.rows_to_grid(rows)
     out = default_out(args, meta, "interpolate.png")
     save_grid(images, out, nrow=width)

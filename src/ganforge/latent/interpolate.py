@@ -119,6 +119,8 @@ def latent_row(generator, a: torch.Tensor, b: torch.Tensor, steps: int, method: 
     class_b = class_a if class_b is None else class_b
     check_class(generator, class_a)
     check_class(generator, class_b)
+    if class_a == class_b:  # no morph: the plain class label (an ensemble has no single table)
+        return generate(generator, path, torch.full((steps,), class_a, device=device))
     table = class_embeddings(generator)
     embedding = interpolation_path(table[class_a], table[class_b], steps, "lerp").to(device)
     return synthesize(generator, generator.conditioned_input(path, embedding=embedding))
