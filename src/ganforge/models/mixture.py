@@ -5,8 +5,9 @@ draws the same image: z has one coordinate more than the members' latents, its f
 and Φ(u) split into K equal intervals picks the member, which receives the remaining coordinates.
 Every member is therefore drawn with probability 1/K, independently of the latent it receives.
 
-Separately trained runs err in different directions, so their mixture is closer to the data than
-each of them (docs/results.md, round 22). Not a training architecture: `ganforge ensemble` builds
+Separately trained runs err partly in different directions, so their mixture is somewhat closer
+to the data than the average run: 0.03-0.08x the floor for four MNIST hour runs; a bias they
+share stays (docs/results.md, round 22). Not a training architecture: `ganforge ensemble` builds
 one from finished runs; it is sampled, evaluated and explored like any generator.
 """
 
