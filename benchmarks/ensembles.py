@@ -69,8 +69,6 @@ def main() -> None:
         for group in itertools.combinations(range(len(generators)), size):
             members = [generators[i] for i in group]
             generator = members[0] if size == 1 else MixtureGenerator(members).eval()
-            if size > 1:
-                generator.class_prior = members[0].class_prior
             images = generate_uint8(generator, args.n, SEED)
             row = []
             for name, net in nets.items():

@@ -40,9 +40,7 @@ def build_ensemble(sources: list[str], which: str = "auto"
             "step": sum(member["step"] for member in members),
             "wall_time_s": sum(m.get("wall_time_s") or 0.0 for _, _, m in loaded),
             "class_prior": first_generator.class_prior, ENSEMBLE_KEY: members}
-    mixture = MixtureGenerator([generator for generator, _, _ in loaded])
-    mixture.class_prior = first_generator.class_prior
-    return mixture, meta
+    return MixtureGenerator([generator for generator, _, _ in loaded]), meta
 
 
 def check_compatible(first_source: str, first_config, first_meta: dict, source: str, config,

@@ -26,6 +26,7 @@ class MixtureGenerator(Generator):
         first = members[0]
         super().__init__(first.latent_dim + 1)  # no label embedding of its own: each member has one
         self.num_classes = first.num_classes
+        self.class_prior = first.class_prior  # members of one training set share its class shares
         self.members = nn.ModuleList(members)
 
     def member_of(self, z: torch.Tensor) -> torch.Tensor:
