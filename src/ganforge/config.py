@@ -106,6 +106,10 @@ class Config:
                                        "statistics from this many of its own samples (the online "
                                        "G's, copied every step, average ~10 batches of other "
                                        "weights); 0 = keep the copied ones")
+    calibrate_levels: int = option(0, "before G is evaluated or saved, fit a tone curve that maps "
+                                      "the pixel levels of this many of its samples onto the "
+                                      "training images' (histogram matching; kept in checkpoints "
+                                      "and applied whenever the run is sampled); 0 = off")
     lr_decay: float = option(0.0, "final fraction of the run (of --steps/--epochs, or of "
                                   "--minutes) over which both learning rates fall linearly to 0")
     # --- outputs ---
@@ -313,7 +317,7 @@ def validate(config: Config) -> None:
     non_negative = ("steps", "epochs", "minutes", "sample_every", "eval_every", "label_smoothing",
                     "d_layers", "g_width",
                     "gp_weight", "r1_gamma", "lecam", "mode_seeking", "minibatch_std", "image_size",
-                    "seed", "ema_bn_samples")
+                    "seed", "ema_bn_samples", "calibrate_levels")
     for key in non_negative:
         if getattr(config, key) < 0:
             raise GanforgeError(f"bad value {key}={getattr(config, key)}; it must be >= 0")

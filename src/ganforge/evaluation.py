@@ -14,6 +14,7 @@ from ganforge.data.fingerprint import image_hashes
 from ganforge.data.training_set import class_shares, load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.generation.levels import levels_text
 from ganforge.generation.restore import PRETRAINED_PREFIX
 from ganforge.generation.sampling import generate_uint8, sample_labels, sample_labels_text
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
@@ -143,8 +144,12 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
     drawn = sample_labels_text(generator)
     if drawn:
         result["sample_classes"] = drawn
+    levels = levels_text(generator)
+    if levels:
+        result["output_levels"] = levels
+    for note in filter(None, (drawn, levels)):
         for key in [k for k in result if k.endswith("protocol")]:
-            result[key] += f"; {drawn}"
+            result[key] += f"; {note}"
     if training is not None:
         result.update(memorisation(images[:nearest], training, parse_classes(config.classes),
                                    config.data_dir, features, inception_weights, nearest_k, device,

@@ -14,7 +14,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.generation.checkpoint import module_tensors, save_checkpoint
-from ganforge.generation.restore import ENSEMBLE_KEY, load_generator
+from ganforge.generation.restore import ENSEMBLE_KEY, LEVELS_KEY, load_generator
 from ganforge.models.mixture import MixtureGenerator
 
 log = logging.getLogger("ganforge")
@@ -34,7 +34,8 @@ def build_ensemble(sources: list[str], which: str = "auto"
     for source, (_, config, meta) in zip(sources[1:], loaded[1:]):
         check_compatible(sources[0], first_config, first_meta, source, config, meta)
     members = [{"source": str(source), "checkpoint": meta["checkpoint_path"],
-                "step": meta["step"], "config": meta["config"], "spec": meta["spec"]}
+                "step": meta["step"], "config": meta["config"], "spec": meta["spec"],
+                LEVELS_KEY: meta.get(LEVELS_KEY)}
                for source, (_, _, meta) in zip(sources, loaded)]
     meta = {"config": first_meta["config"], "spec": first_meta["spec"],
             "step": sum(member["step"] for member in members),

@@ -67,7 +67,8 @@ def export_generator(checkpoint: Path, out: Path) -> dict[str, Any]:
                             "written by `ganforge train`")
     # class_prior: `sample` and `evaluate` draw a conditional generator's classes in its training
     # shares; without it they fall back to balanced, which alone adds ~0.8x the floor on MNIST
-    shipped = {key: meta[key] for key in ("config", "spec", "step", "wall_time_s", "best_eval",
-                                          "class_prior", "ensemble", "ganforge") if key in meta}
+    kept_meta = ("config", "spec", "step", "wall_time_s", "best_eval", "class_prior", "ensemble",
+                 "output_levels", "ganforge")
+    shipped = {key: meta[key] for key in kept_meta if key in meta}
     save_checkpoint(out, kept, shipped)
     return shipped

@@ -16,10 +16,12 @@ from ganforge.generation.checkpoint import (
 )
 from ganforge.generation.pretrained import pretrained_path
 from ganforge.models import Generator, ModelSpec, build_models
+from ganforge.models.levels import OutputLevels
 from ganforge.models.mixture import MixtureGenerator
 
 PRETRAINED_PREFIX = "pretrained:"
 ENSEMBLE_KEY = "ensemble"  # the metadata entry of an ensemble checkpoint: one entry per member
+LEVELS_KEY = "output_levels"  # the metadata entry of a generator's tone curve (models/levels.py)
 
 
 def default_checkpoint(source: str | Path) -> Path:
@@ -52,8 +54,11 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     tensors, meta = load_checkpoint(path)
     config = config_from_dict(meta["config"])
     generator = build_generator(meta)
-    prefix = "G_ema" if use_ema and any(k.startswith("G_ema/") for k in tensors) else "G"
+    has_ema = any(k.startswith("G_ema/") for k in tensors)
+    prefix = "G_ema" if use_ema and has_ema else "G"
     load_module(prefix, generator, tensors)
+    if prefix == "G" and has_ema:  # the curve was fitted to the EMA generator's samples
+        generator.output_levels = None
     generator.class_prior = meta.get("class_prior")  # None in checkpoints before it was saved
     meta["checkpoint_path"] = str(path)
     meta["output_dir"] = (str(Path(text.replace(":", "-"))) if text.startswith(PRETRAINED_PREFIX)
@@ -72,4 +77,6 @@ def build_generator(meta: dict) -> Generator:
                                 "`ganforge ensemble`")
         return MixtureGenerator([build_generator(member) for member in members])
     generator, _ = build_models(config_from_dict(meta["config"]), ModelSpec(**meta["spec"]))
+    if meta.get(LEVELS_KEY) is not None:
+        generator.output_levels = OutputLevels.from_meta(meta[LEVELS_KEY])
     return generator

@@ -151,7 +151,7 @@ def synthesize(generator, inputs: torch.Tensor) -> torch.Tensor:
     was_training = generator.training
     generator.eval()
     try:
-        return generator.synthesize(inputs).float()
+        return generator.render(inputs).float()
     finally:
         generator.train(was_training)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ganforge.models.levels import OutputLevels
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -33,6 +35,9 @@ class Generator(nn.Module):
         # how often each class occurs in the training set (set by the trainer, kept in
         # checkpoints): the distribution a conditional generator's samples draw classes from
         self.class_prior: list[float] | None = None
+        # a fixed tone curve applied to sampled images (models/levels.py; kept in checkpoints'
+        # metadata, never in the weights): None while training
+        self.output_levels: OutputLevels | None = None
 
     @property
     def input_dim(self) -> int:
@@ -51,7 +56,12 @@ class Generator(nn.Module):
         return torch.cat([z, embedding], dim=1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.synthesize(self.conditioned_input(z, labels))
+        return self.render(self.conditioned_input(z, labels))
+
+    def render(self, inputs: torch.Tensor) -> torch.Tensor:
+        """`synthesize`, then the output levels when the generator has them."""
+        images = self.synthesize(inputs)
+        return images if self.output_levels is None else self.output_levels(images)
 
     def synthesize(self, inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -34,12 +34,15 @@ from ganforge.data.training_set import class_shares, load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.generation import checkpoint as ckpt
+from ganforge.generation.levels import fit_output_levels
+from ganforge.generation.restore import LEVELS_KEY
 from ganforge.generation.rundir import RunDir
 from ganforge.generation.sampling import balanced_labels, generate, noise, recompute_batchnorm
 from ganforge.losses import LeCam, build_loss
 from ganforge.metrics.catalog import training_log_keys
 from ganforge.metrics.evaluate import fid_text
 from ganforge.models import ModelSpec, build_models
+from ganforge.models.levels import OutputLevels
 from ganforge.training.ada import AdaController
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.interrupts import StopRequests
@@ -199,6 +202,8 @@ class Trainer:
                              if self.spec.num_classes else None)
         self.step, self.best_value = 0, math.inf
         self.ema_batchnorm_step: int | None = None  # the step G_ema's statistics were set at
+        self.output_levels: OutputLevels | None = None  # --calibrate-levels: the latest fit
+        self.levels_step: int | None = None  # the step it was fitted at
         self.best_eval: dict[str, Any] | None = None
         self.wall_time_before = 0.0  # training time of earlier sessions of a resumed run
         self.session_start = time.perf_counter()
@@ -405,8 +410,32 @@ class Trainer:
         recompute_batchnorm(self.G_ema, self.config.ema_bn_samples, self.config.seed + 3)
         self.ema_batchnorm_step = self.step
 
+    def fit_output_levels(self) -> None:
+        """--calibrate-levels: refit the sampling generator's tone curve to the training images,
+        once per step at most, before it is evaluated or saved (models/levels.py)."""
+        if not self.config.calibrate_levels or self.levels_step == self.step:
+            return
+        self.recompute_ema_batchnorm()
+        with torch.random.fork_rng(devices=[]):
+            self.output_levels = fit_output_levels(self.sampling_generator(), self.data.images,
+                                                   self.config.calibrate_levels,
+                                                   self.config.seed + 5)
+        self.levels_step = self.step
+
+    @contextlib.contextmanager
+    def sampler(self):
+        """The sampling generator with the latest output levels; the online G must train
+        without them, so they are attached only while sampling."""
+        generator = self.sampling_generator()
+        generator.output_levels = self.output_levels
+        try:
+            yield generator
+        finally:
+            generator.output_levels = None
+
     def save_samples(self, name: str) -> None:
-        images = generate(self.sampling_generator(), self.fixed_z, self.fixed_labels)
+        with self.sampler() as generator:
+            images = generate(generator, self.fixed_z, self.fixed_labels)
         self.out.save_samples(name, images, self.step)
 
     def state_tensors(self, rank_rng: list[dict[str, torch.Tensor]] | None = None
@@ -427,6 +456,8 @@ class Trainer:
         }
         if self.scaler_G is not None:
             meta["scalers"] = {"G": self.scaler_G.state_dict(), "D": self.scaler_D.state_dict()}
+        if self.output_levels is not None:
+            meta[LEVELS_KEY] = self.output_levels.to_meta()
         return tensors, meta
 
     def stateful_parts(self) -> dict:
@@ -437,6 +468,7 @@ class Trainer:
     def save_checkpoint(self, name: str,
                         rank_rng: list[dict[str, torch.Tensor]] | None = None) -> None:
         self.recompute_ema_batchnorm()
+        self.fit_output_levels()
         self.out.save_checkpoint(name, *self.state_tensors(rank_rng))
 
     def load(self, path: Path) -> None:
@@ -492,6 +524,8 @@ class Trainer:
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
         self.step, self.wall_time_before = meta["step"], meta["wall_time_s"]
         self.best_value, self.best_eval = meta["best_value"], meta.get("best_eval")
+        if meta.get(LEVELS_KEY) is not None:  # the grids until the next fit use the saved curve
+            self.output_levels = OutputLevels.from_meta(meta[LEVELS_KEY])
         self.out.forget_after(self.step)
 
     def restore_rank_rng(self, tensors: dict[str, torch.Tensor], step: int) -> None:
@@ -518,10 +552,12 @@ class Trainer:
         if self.train_hashes is None:
             self.train_hashes = image_hashes(self.data.images)
         self.recompute_ema_batchnorm()
-        with torch.random.fork_rng(devices=[]):  # evaluation must not shift training randomness
-            return evaluate_generator(self.sampling_generator(), self.config,
-                                      n=self.config.eval_n, ref=self.config.eval_ref,
-                                      device=self.device, train_hashes=self.train_hashes)
+        self.fit_output_levels()
+        with torch.random.fork_rng(devices=[]), self.sampler() as generator:
+            # evaluation must not shift training randomness
+            return evaluate_generator(generator, self.config, n=self.config.eval_n,
+                                      ref=self.config.eval_ref, device=self.device,
+                                      train_hashes=self.train_hashes)
 
     # ----- the loop -----
     def elapsed(self) -> float:
