@@ -65,7 +65,7 @@ def main() -> None:
     print(f"\n| run | curve | draw seed | {header} |")
     print("|---|---|---:|" + "---|" * 2 * len(EVALUATORS))
     means = []
-    for run, (generator, config, meta) in zip(args.runs, loaded):
+    for run, (generator, config, _) in zip(args.runs, loaded):
         if generator.num_classes and generator.class_prior is None:
             generator.class_prior = class_shares(train.labels, generator.num_classes)
         curve, origin = generator.output_levels, "saved"

@@ -26,26 +26,31 @@ from tests.conftest import (
 
 
 def mnist_like(n: int, seed: int) -> torch.Tensor:
-    """Pixels in [-1, 1] with MNIST's shape of histogram: 80 % background, 7 % full ink."""
+    """n pixels in [-1, 1] (as N×1×10×10 images) with MNIST's shape of histogram: 80 %
+    background, 7 % full ink."""
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, generator=g)
     grey = torch.rand(n, generator=g) * 2 - 1
-    return torch.where(u < 0.8, -1.0, torch.where(u > 0.93, 1.0, grey))
+    return torch.where(u < 0.8, -1.0, torch.where(u > 0.93, 1.0, grey)).view(-1, 1, 10, 10)
+
+
+def images_of(values: torch.Tensor) -> torch.Tensor:
+    return values.view(-1, 1, 10, 10)
 
 
 def test_fitted_curve_gives_samples_the_reference_pixel_distribution():
     generated = torch.randn(200_000, generator=torch.Generator().manual_seed(0)).tanh() * 0.9
     reference = mnist_like(200_000, 1)
-    levels = OutputLevels.fit(generated, reference)
+    levels = OutputLevels.fit(images_of(generated), reference)
     mapped = levels(torch.randn(200_000, generator=torch.Generator().manual_seed(2)).tanh() * 0.9)
     p = torch.linspace(0.01, 0.99, 99)
-    assert torch.allclose(mapped.quantile(p), reference.quantile(p), atol=0.02)
+    assert torch.allclose(mapped.quantile(p), reference.flatten().quantile(p), atol=0.02)
     assert abs(float((mapped == -1).float().mean()) - 0.8) < 0.01  # the haze is gone
-    assert len(levels.inputs) < 300  # the two flat runs keep only their ends
+    assert len(levels.curves[0][0]) < 300  # the two flat runs keep only their ends
 
 
 def test_curve_is_monotone_clamps_outside_its_range_and_keeps_shape_and_dtype():
-    levels = OutputLevels.fit(torch.rand(50_000) * 1.6 - 0.8, mnist_like(50_000, 3))
+    levels = OutputLevels.fit(images_of(torch.rand(50_000) * 1.6 - 0.8), mnist_like(50_000, 3))
     x = torch.linspace(-1, 1, 2001)
     y = levels(x)
     assert torch.all(y[1:] >= y[:-1]) and y.min() >= -1 and y.max() <= 1
@@ -56,23 +61,40 @@ def test_curve_is_monotone_clamps_outside_its_range_and_keeps_shape_and_dtype():
 
 def test_same_distribution_gives_nearly_the_identity():
     values = torch.rand(100_000, generator=torch.Generator().manual_seed(4)) * 2 - 1
-    levels = OutputLevels.fit(values, torch.rand(100_000) * 2 - 1)
+    levels = OutputLevels.fit(images_of(values), images_of(torch.rand(100_000) * 2 - 1))
     x = torch.linspace(-0.95, 0.95, 101)
     assert (levels(x) - x).abs().max() < 0.03
 
 
 def test_samples_of_one_value_cannot_be_calibrated():
     with pytest.raises(GanforgeError, match="single pixel value"):
-        OutputLevels.fit(torch.full((1000,), -1.0), mnist_like(1000, 5))
+        OutputLevels.fit(images_of(torch.full((1000,), -1.0)), mnist_like(1000, 5))
+
+
+def test_colour_channels_are_matched_one_by_one():
+    g = torch.Generator().manual_seed(6)
+    generated = torch.rand(2000, 3, 8, 8, generator=g) * 2 - 1
+    reference = torch.stack([torch.rand(2000, 8, 8, generator=g) * 0.5 - 1,    # dark
+                             torch.rand(2000, 8, 8, generator=g) * 2 - 1,      # as generated
+                             torch.rand(2000, 8, 8, generator=g) * 0.5 + 0.5], dim=1)  # bright
+    mapped = OutputLevels.fit(generated, reference)(torch.rand(2000, 3, 8, 8) * 2 - 1)
+    for c in range(3):
+        assert abs(float(mapped[:, c].mean() - reference[:, c].mean())) < 0.02
+
+
+def knots(inputs, outputs) -> dict:
+    return {"channels": [{"inputs": inputs, "outputs": outputs}]}
 
 
 @pytest.mark.parametrize("meta", [
-    {"inputs": [0.0, 0.0], "outputs": [0.0, 1.0]},           # inputs not increasing
-    {"inputs": [0.0, 1.0], "outputs": [1.0, 0.0]},           # outputs decreasing
-    {"inputs": [0.0, float("nan")], "outputs": [0.0, 1.0]},  # not finite
-    {"inputs": [0.0, 1.0, 2.0], "outputs": [0.0, 1.0]},      # lengths differ
-    {"inputs": "0 1", "outputs": [0.0, 1.0]},
-    {"outputs": [0.0, 1.0]},
+    knots([0.0, 0.0], [0.0, 1.0]),           # inputs not increasing
+    knots([0.0, 1.0], [1.0, 0.0]),           # outputs decreasing
+    knots([0.0, float("nan")], [0.0, 1.0]),  # not finite
+    knots([0.0, 1.0, 2.0], [0.0, 1.0]),      # lengths differ
+    knots("0 1", [0.0, 1.0]),
+    {"channels": [{"outputs": [0.0, 1.0]}]},
+    {"channels": []},
+    {"inputs": [0.0, 1.0], "outputs": [0.0, 1.0]},
     [0.0, 1.0],
 ])
 def test_damaged_curves_are_refused(meta):
@@ -159,7 +181,7 @@ def test_damaged_curve_in_a_checkpoint_is_one_line(calibrated_run, tmp_path, cap
     path = calibrated_run / "checkpoints" / "last.safetensors"
     tensors = load_file(str(path))
     meta = read_checkpoint_meta(path)
-    meta["output_levels"]["outputs"].reverse()
+    meta["output_levels"]["channels"][0]["outputs"].reverse()
     broken = tmp_path / "broken.safetensors"
     save_checkpoint(broken, tensors, meta)
     code, _, err = run_cli(capsys, "sample", "--checkpoint", str(broken), "--out", str(tmp_path / "s.png"))

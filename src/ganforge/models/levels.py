@@ -2,11 +2,11 @@
 
 GAN samples get the pixel *levels* of their data slightly wrong even where shapes are right: MNIST
 generators draw bolder, greyer strokes and a faint background haze (docs/results.md, round 21).
-`OutputLevels` is histogram matching learned once: a piecewise-linear, non-decreasing curve that
-sends the generator's pixel value at quantile p to the training images' value at quantile p. It is
-fitted from samples and training images only (never the test split), applied after the generator's
-tanh, and stored in a checkpoint's JSON metadata as its knots (no code, no pickle). Training never
-sees it: it changes what is sampled, not what is learned.
+`OutputLevels` is histogram matching learned once: per channel, a piecewise-linear, non-decreasing
+curve that sends the generator's pixel value at quantile p to the training images' value at
+quantile p. It is fitted from samples and training images only (never the test split), applied
+after the generator's tanh, and stored in a checkpoint's JSON metadata as knots (no code, no
+pickle). Training never sees it: it changes what is sampled, not what is learned.
 """
 
 from __future__ import annotations
@@ -19,49 +19,80 @@ import torch
 from ganforge.errors import GanforgeError
 
 QUANTILES = 1024  # probabilities the curve is fitted at; flat runs collapse to their two ends
+DAMAGED = ("the checkpoint's output_levels metadata is damaged (each channel's curve needs finite "
+           "knots, inputs increasing, outputs non-decreasing); retrain, or load the run's other "
+           "checkpoint")
 
 
 class OutputLevels:
-    def __init__(self, inputs: list[float], outputs: list[float]) -> None:
-        check_knots(inputs, outputs)
-        self.inputs = torch.tensor(inputs, dtype=torch.float32)
-        self.outputs = torch.tensor(outputs, dtype=torch.float32)
+    """One curve per image channel (colour images are matched channel by channel), or one curve
+    for every channel."""
+
+    def __init__(self, curves: list[tuple[list[float], list[float]]]) -> None:
+        if not isinstance(curves, list) or not curves:
+            raise GanforgeError(DAMAGED)
+        for inputs, outputs in curves:
+            check_knots(inputs, outputs)
+        self.curves = [(torch.tensor(inputs, dtype=torch.float32),
+                        torch.tensor(outputs, dtype=torch.float32)) for inputs, outputs in curves]
 
     @classmethod
     def fit(cls, generated: torch.Tensor, reference: torch.Tensor,
             quantiles: int = QUANTILES) -> OutputLevels:
-        """The curve that maps the pixel distribution of `generated` onto that of `reference`
-        (both images scaled to [-1, 1], any shape)."""
-        p = torch.linspace(0, 1, quantiles, dtype=torch.float64)
-        x = quantiles_of(generated, p)
-        y = quantiles_of(reference, p)
-        x, group = torch.unique_consecutive(x, return_inverse=True)  # saturated pixels repeat
-        y = (torch.zeros(len(x), dtype=torch.float64).index_add_(0, group, y)
-             / torch.bincount(group, minlength=len(x)))
-        if len(x) < 2:
-            raise GanforgeError("the generator's samples have a single pixel value, so their "
-                                "levels cannot be mapped; train longer before calibrating")
-        keep = without_flat_interiors(y)
-        return cls(x[keep].tolist(), y[keep].tolist())
+        """The curves that map the pixel distribution of each channel of `generated` onto that of
+        the same channel of `reference` (N×C×H×W images scaled to [-1, 1])."""
+        if generated.shape[1] != reference.shape[1]:
+            raise ValueError("generated and reference images need the same channels")
+        return cls([fit_curve(generated[:, c], reference[:, c], quantiles)
+                    for c in range(generated.shape[1])])
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.inputs.to(images.device)
-        y = self.outputs.to(images.device)
-        v = images.float().clamp(x[0], x[-1]).contiguous()
-        right = torch.searchsorted(x, v).clamp_(1, len(x) - 1)
-        x0, x1, y0, y1 = x[right - 1], x[right], y[right - 1], y[right]
-        mapped = y0 + (v - x0) / (x1 - x0) * (y1 - y0)
-        return mapped.to(images.dtype)
+        """`images` (N×C×H×W) through the curves."""
+        if len(self.curves) == 1:
+            return apply_curve(images, *self.curves[0])
+        if images.shape[1] != len(self.curves):
+            raise GanforgeError(f"the output_levels curves are for {len(self.curves)} channels, "
+                                f"the images have {images.shape[1]}; fit them again")
+        return torch.stack([apply_curve(images[:, c], *curve)
+                            for c, curve in enumerate(self.curves)], dim=1)
 
     def to_meta(self) -> dict[str, Any]:
-        return {"inputs": self.inputs.tolist(), "outputs": self.outputs.tolist()}
+        return {"channels": [{"inputs": x.tolist(), "outputs": y.tolist()} for x, y in self.curves]}
 
     @classmethod
     def from_meta(cls, meta: Any) -> OutputLevels:
-        if not isinstance(meta, dict) or not {"inputs", "outputs"} <= meta.keys():
-            raise GanforgeError("the checkpoint's output_levels metadata is damaged (it needs "
-                                "inputs and outputs); retrain, or load the run's other checkpoint")
-        return cls(meta["inputs"], meta["outputs"])
+        channels = meta.get("channels") if isinstance(meta, dict) else None
+        if (not isinstance(channels, list)
+                or not all(isinstance(c, dict) and {"inputs", "outputs"} <= c.keys()
+                           for c in channels)):
+            raise GanforgeError(DAMAGED)
+        return cls([(c["inputs"], c["outputs"]) for c in channels])
+
+
+def fit_curve(generated: torch.Tensor, reference: torch.Tensor,
+              quantiles: int) -> tuple[list[float], list[float]]:
+    """Knots sending the value at quantile p of `generated` to the value at quantile p of
+    `reference`, at `quantiles` evenly spaced p."""
+    p = torch.linspace(0, 1, quantiles, dtype=torch.float64)
+    x = quantiles_of(generated, p)
+    y = quantiles_of(reference, p)
+    x, group = torch.unique_consecutive(x, return_inverse=True)  # saturated pixels repeat
+    y = (torch.zeros(len(x), dtype=torch.float64).index_add_(0, group, y)
+         / torch.bincount(group, minlength=len(x)))
+    if len(x) < 2:
+        raise GanforgeError("the generator's samples have a single pixel value, so their levels "
+                            "cannot be mapped; train longer before calibrating")
+    keep = without_flat_interiors(y)
+    return x[keep].tolist(), y[keep].tolist()
+
+
+def apply_curve(images: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation through the knots; constant beyond the end ones."""
+    x, y = x.to(images.device), y.to(images.device)
+    v = images.float().clamp(x[0], x[-1]).contiguous()
+    right = torch.searchsorted(x, v).clamp_(1, len(x) - 1)
+    x0, x1, y0, y1 = x[right - 1], x[right], y[right - 1], y[right]
+    return (y0 + (v - x0) / (x1 - x0) * (y1 - y0)).to(images.dtype)
 
 
 def quantiles_of(images: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -86,6 +117,4 @@ def check_knots(inputs: Any, outputs: Any) -> None:
           and all(a < b for a, b in zip(inputs, inputs[1:]))
           and all(a <= b for a, b in zip(outputs, outputs[1:])))
     if not ok:
-        raise GanforgeError("the checkpoint's output_levels curve is damaged (knots must be finite, "
-                            "inputs increasing, outputs non-decreasing); retrain, or load the run's "
-                            "other checkpoint")
+        raise GanforgeError(DAMAGED)
