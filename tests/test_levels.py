@@ -109,15 +109,49 @@ def calibrated_run(tmp_path_factory) -> torch.Tensor:
                        calibrate_levels=500)
 
 
-def test_training_never_sees_the_curve(data_dir, tmp_path, calibrated_run):
-    """The same run without --calibrate-levels ends with the same weights, bit for bit."""
-    assert train(data_dir, tmp_path / "raw", steps=40) == 0
-    with_curve = checkpoint_tensors(calibrated_run)
-    without = checkpoint_tensors(tmp_path / "raw")
+def last_meta(run) -> dict:
+    return read_checkpoint_meta(run / "checkpoints" / "last.safetensors")
+
+
+def test_training_never_sees_the_curve_and_calibrate_fits_the_same_one_afterwards(
+        data_dir, tmp_path, calibrated_run, capsys):
+    """The same run without --calibrate-levels ends with the same weights, bit for bit; `ganforge
+    calibrate` then gives it the curve training would have fitted, and --n 0 takes it away."""
+    raw = tmp_path / "raw"
+    assert train(data_dir, raw, steps=40) == 0
+    with_curve, without = checkpoint_tensors(calibrated_run), checkpoint_tensors(raw)
     assert with_curve.keys() == without.keys()
     assert [k for k in with_curve if not torch.equal(with_curve[k], without[k])] == []
-    assert "output_levels" not in read_checkpoint_meta(
-        tmp_path / "raw" / "checkpoints" / "last.safetensors")
+    assert "output_levels" not in last_meta(raw)
+
+    code, out, _ = run_cli(capsys, "calibrate", raw, "--n", "500")
+    assert code == 0 and "last.safetensors" in out
+    assert last_meta(raw)["output_levels"] == last_meta(calibrated_run)["output_levels"]
+    after = checkpoint_tensors(raw)
+    assert [k for k in without if not torch.equal(without[k], after[k])] == []
+    assert run_cli(capsys, "calibrate", raw, "--n", "0")[0] == 0
+    assert "output_levels" not in last_meta(raw)
+    generator, _, _ = load_generator(raw)
+    assert generator.output_levels is None
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["pretrained:mnist"], "checksummed"),
+    (["/nonexistent/run"], "does not exist"),
+    (["RUN", "--n", "-1"], "--n -1"),
+])
+def test_calibrate_refuses_bad_input_in_one_line(calibrated_run, capsys, args, fragment):
+    before = last_meta(calibrated_run)
+    args = [str(calibrated_run) if a == "RUN" else a for a in args]
+    code, _, err = run_cli(capsys, "calibrate", *args)
+    assert_one_line_error(code, err, fragment)
+    assert last_meta(calibrated_run) == before
+
+
+def test_calibrate_refuses_an_ensemble(calibrated_run, tiny_run, tmp_path, capsys):
+    assert run_cli(capsys, "ensemble", calibrated_run, tiny_run, "--out", tmp_path / "pair")[0] == 0
+    code, _, err = run_cli(capsys, "calibrate", tmp_path / "pair")
+    assert_one_line_error(code, err, "is an ensemble", "calibrate its members")
 
 
 @torch.no_grad()

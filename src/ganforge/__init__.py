@@ -1,13 +1,13 @@
 """ganforge: train, evaluate and explore GANs on small image datasets.
 
 The library API (docs/api.md): ganforge.train, ganforge.evaluate, ganforge.sample,
-ganforge.ensemble, ganforge.resume_config and ganforge.build_config; they load on first use, so that
-`import ganforge.errors` (say) does not import torch.
+ganforge.ensemble, ganforge.calibrate, ganforge.resume_config and ganforge.build_config; they load
+on first use, so that `import ganforge.errors` (say) does not import torch.
 """
 
 __version__ = "0.1.0"
 
-API = ("train", "evaluate", "sample", "ensemble", "resume_config")
+API = ("train", "evaluate", "sample", "ensemble", "calibrate", "resume_config")
 
 
 def __getattr__(name: str):

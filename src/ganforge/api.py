@@ -6,6 +6,7 @@
     result = ganforge.evaluate(summary.run_dir)          # FID, KID, precision/recall, … (a dict)
     images, meta = ganforge.sample(summary.run_dir, n=16, label=3)  # uint8 N×C×H×W
     ganforge.ensemble(["runs/00001-dcgan-mnist", "runs/00002-dcgan-mnist"], "runs/pair")
+    ganforge.calibrate("runs/00001-dcgan-mnist", n=5000)  # output levels into its checkpoints
 
 Every function raises GanforgeError (one line: the problem and the fix) for bad input.
 """
@@ -28,6 +29,7 @@ from ganforge.errors import GanforgeError
 from ganforge.evaluation import evaluate_source, resolve_eval_features
 from ganforge.generation.checkpoint import find_checkpoint, read_checkpoint_meta
 from ganforge.generation.ensemble import write_ensemble
+from ganforge.generation.levels import calibrate_checkpoints
 from ganforge.generation.restore import load_generator
 from ganforge.generation.rundir import RunDir, new_run_path
 from ganforge.generation.sampling import class_labels, generate_uint8
@@ -126,3 +128,10 @@ def ensemble(sources: list[str | Path], out: str | Path, which: str = "auto") ->
     pretrained:NAME, each at checkpoint `which`) as the run-like folder `out`, which `sample`,
     `evaluate` and the latent tools take like a run; returns its checkpoint file."""
     return write_ensemble([str(source) for source in sources], out, which)
+
+
+def calibrate(source: str | Path, n: int = 5000, data_dir: str | Path | None = None) -> list[Path]:
+    """Fit the output levels of every checkpoint of run folder `source` (or of one checkpoint
+    file) to its training images from `n` samples, as `train --calibrate-levels n` would have;
+    `n` = 0 removes them. Returns the checkpoint files rewritten (weights unchanged)."""
+    return calibrate_checkpoints(source, n, None if data_dir is None else str(data_dir))

@@ -10,11 +10,23 @@ from __future__ import annotations
 import logging
 import sys
 
-from ganforge.cli import ensemble, evaluate, latent, listing, project, report, sample, sweep, train
+from ganforge.cli import (
+    calibrate,
+    ensemble,
+    evaluate,
+    latent,
+    listing,
+    project,
+    report,
+    sample,
+    sweep,
+    train,
+)
 from ganforge.cli.common import Parser
 from ganforge.errors import GanforgeError, Interrupted
 
-COMMAND_MODULES = (train, sample, evaluate, ensemble, latent, project, report, sweep, listing)
+COMMAND_MODULES = (train, sample, evaluate, ensemble, calibrate, latent, project, report, sweep,
+                   listing)
 
 
 def build_parser() -> Parser:

@@ -524,8 +524,8 @@ class Trainer:
             self.scaler_D.load_state_dict(meta["scalers"]["D"])
         self.step, self.wall_time_before = meta["step"], meta["wall_time_s"]
         self.best_value, self.best_eval = meta["best_value"], meta.get("best_eval")
-        if meta.get(LEVELS_KEY) is not None:  # the grids until the next fit use the saved curve
-            self.output_levels = OutputLevels.from_meta(meta[LEVELS_KEY])
+        if self.config.calibrate_levels and meta.get(LEVELS_KEY) is not None:
+            self.output_levels = OutputLevels.from_meta(meta[LEVELS_KEY])  # until the next fit
         self.out.forget_after(self.step)
 
     def restore_rank_rng(self, tensors: dict[str, torch.Tensor], step: int) -> None:
