@@ -23,7 +23,7 @@ import torch
 from ganforge.data.datasets import load_dataset
 from ganforge.data.training_set import class_shares
 from ganforge.errors import GanforgeError
-from ganforge.generation.levels import fit_output_levels
+from ganforge.generation.levels import fit_output_levels, training_targets
 from ganforge.generation.restore import load_generator
 from ganforge.generation.sampling import generate_uint8
 from ganforge.metrics.features import feature_net
@@ -55,6 +55,7 @@ def main() -> None:
     except GanforgeError as error:  # no data, a wrong path, a foreign checkpoint: one line
         parser.exit(2, f"levels: {error}\n")
 
+    targets = training_targets(train.images)
     nets = {name: feature_net(name, args.dataset) for name in EVALUATORS}
     reference = {name: gaussian_stats(net(test.images[:args.n], "cpu")[0])
                  for name, net in nets.items()}
@@ -70,7 +71,7 @@ def main() -> None:
             generator.class_prior = class_shares(train.labels, generator.num_classes)
         curve, origin = generator.output_levels, "saved"
         if curve is None:
-            curve = fit_output_levels(generator, train.images, args.fit_n, config.seed + 5)
+            curve = fit_output_levels(generator, targets, args.fit_n, config.seed + 5)
             origin = f"fitted ({args.fit_n})"
         ratios = []
         for seed in SEEDS[:args.draws]:

@@ -13,7 +13,7 @@ from ganforge.generation.checkpoint import read_checkpoint_meta, save_checkpoint
 from ganforge.generation.ensemble import build_ensemble
 from ganforge.generation.restore import load_generator
 from ganforge.generation.sampling import generate, noise
-from ganforge.models.levels import OutputLevels
+from ganforge.models.levels import OutputLevels, level_targets
 from tests.conftest import (
     assert_one_line_error,
     checkpoint_tensors,
@@ -41,7 +41,7 @@ def images_of(values: torch.Tensor) -> torch.Tensor:
 def test_fitted_curve_gives_samples_the_reference_pixel_distribution():
     generated = torch.randn(200_000, generator=torch.Generator().manual_seed(0)).tanh() * 0.9
     reference = mnist_like(200_000, 1)
-    levels = OutputLevels.fit(images_of(generated), reference)
+    levels = OutputLevels.fit(images_of(generated), level_targets(reference))
     mapped = levels(torch.randn(200_000, generator=torch.Generator().manual_seed(2)).tanh() * 0.9)
     p = torch.linspace(0.01, 0.99, 99)
     assert torch.allclose(mapped.quantile(p), reference.flatten().quantile(p), atol=0.02)
@@ -50,7 +50,8 @@ def test_fitted_curve_gives_samples_the_reference_pixel_distribution():
 
 
 def test_curve_is_monotone_clamps_outside_its_range_and_keeps_shape_and_dtype():
-    levels = OutputLevels.fit(images_of(torch.rand(50_000) * 1.6 - 0.8), mnist_like(50_000, 3))
+    levels = OutputLevels.fit(images_of(torch.rand(50_000) * 1.6 - 0.8),
+                              level_targets(mnist_like(50_000, 3)))
     x = torch.linspace(-1, 1, 2001)
     y = levels(x)
     assert torch.all(y[1:] >= y[:-1]) and y.min() >= -1 and y.max() <= 1
@@ -61,14 +62,15 @@ def test_curve_is_monotone_clamps_outside_its_range_and_keeps_shape_and_dtype():
 
 def test_same_distribution_gives_nearly_the_identity():
     values = torch.rand(100_000, generator=torch.Generator().manual_seed(4)) * 2 - 1
-    levels = OutputLevels.fit(images_of(values), images_of(torch.rand(100_000) * 2 - 1))
+    levels = OutputLevels.fit(images_of(values),
+                              level_targets(images_of(torch.rand(100_000) * 2 - 1)))
     x = torch.linspace(-0.95, 0.95, 101)
     assert (levels(x) - x).abs().max() < 0.03
 
 
 def test_samples_of_one_value_cannot_be_calibrated():
     with pytest.raises(GanforgeError, match="single pixel value"):
-        OutputLevels.fit(images_of(torch.full((1000,), -1.0)), mnist_like(1000, 5))
+        OutputLevels.fit(images_of(torch.full((1000,), -1.0)), level_targets(mnist_like(1000, 5)))
 
 
 def test_colour_channels_are_matched_one_by_one():
@@ -77,7 +79,7 @@ def test_colour_channels_are_matched_one_by_one():
     reference = torch.stack([torch.rand(2000, 8, 8, generator=g) * 0.5 - 1,    # dark
                              torch.rand(2000, 8, 8, generator=g) * 2 - 1,      # as generated
                              torch.rand(2000, 8, 8, generator=g) * 0.5 + 0.5], dim=1)  # bright
-    mapped = OutputLevels.fit(generated, reference)(torch.rand(2000, 3, 8, 8) * 2 - 1)
+    mapped = OutputLevels.fit(generated, level_targets(reference))(torch.rand(2000, 3, 8, 8) * 2 - 1)
     for c in range(3):
         assert abs(float(mapped[:, c].mean() - reference[:, c].mean())) < 0.02
 

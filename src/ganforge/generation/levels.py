@@ -19,14 +19,15 @@ from ganforge.generation.restore import (
     load_generator,
 )
 from ganforge.generation.sampling import generate, noise, sample_labels
-from ganforge.models.levels import OutputLevels
+from ganforge.models.levels import OutputLevels, level_targets
 
 
-def fit_output_levels(generator: torch.nn.Module, training_images: torch.Tensor, n: int,
+def fit_output_levels(generator: torch.nn.Module, targets: list[torch.Tensor], n: int,
                       seed: int) -> OutputLevels:
     """The tone curve that maps `n` seeded samples of `generator` (its own levels switched off,
-    classes in the shares `sample_labels` draws) onto the pixel levels of `training_images`
-    (uint8). Only training images are read: the curve is part of the model, not of its test."""
+    classes in the shares `sample_labels` draws) onto the pixel levels `targets` of its training
+    images (`training_targets`). Only training images are read: the curve is part of the model,
+    not of its test."""
     device = next(generator.parameters()).device
     previous, generator.output_levels = generator.output_levels, None
     try:
@@ -34,7 +35,12 @@ def fit_output_levels(generator: torch.nn.Module, training_images: torch.Tensor,
         samples = generate(generator, z, sample_labels(generator, n, device))
     finally:
         generator.output_levels = previous
-    return OutputLevels.fit(samples.cpu(), to_float(training_images))
+    return OutputLevels.fit(samples.cpu(), targets)
+
+
+def training_targets(training_images: torch.Tensor) -> list[torch.Tensor]:
+    """What fits map samples onto: the levels of the training images (uint8 N×C×H×W)."""
+    return level_targets(to_float(training_images))
 
 
 def levels_text(generator: torch.nn.Module) -> str | None:
@@ -73,7 +79,8 @@ def calibrate_checkpoints(source: str | Path, n: int, data_dir: str | None = Non
             generator, config, _ = load_generator(path)
             training = load_training_set(dataclasses.replace(
                 config, data_dir=data_dir or config.data_dir))
-            curve = fit_output_levels(generator, training.images, n, config.seed + 5)
+            curve = fit_output_levels(generator, training_targets(training.images), n,
+                                      config.seed + 5)
             meta[LEVELS_KEY] = curve.to_meta()
         save_checkpoint(path, tensors, meta)
     return paths

@@ -37,14 +37,12 @@ class OutputLevels:
                         torch.tensor(outputs, dtype=torch.float32)) for inputs, outputs in curves]
 
     @classmethod
-    def fit(cls, generated: torch.Tensor, reference: torch.Tensor,
-            quantiles: int = QUANTILES) -> OutputLevels:
-        """The curves that map the pixel distribution of each channel of `generated` onto that of
-        the same channel of `reference` (N×C×H×W images scaled to [-1, 1])."""
-        if generated.shape[1] != reference.shape[1]:
+    def fit(cls, generated: torch.Tensor, targets: list[torch.Tensor]) -> OutputLevels:
+        """The curves that map the pixel distribution of each channel of `generated` (N×C×H×W,
+        scaled to [-1, 1]) onto the reference's, given as its `level_targets`."""
+        if generated.shape[1] != len(targets):
             raise ValueError("generated and reference images need the same channels")
-        return cls([fit_curve(generated[:, c], reference[:, c], quantiles)
-                    for c in range(generated.shape[1])])
+        return cls([fit_curve(generated[:, c], target) for c, target in enumerate(targets)])
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """`images` (N×C×H×W) through the curves."""
@@ -69,13 +67,22 @@ class OutputLevels:
         return cls([(c["inputs"], c["outputs"]) for c in channels])
 
 
-def fit_curve(generated: torch.Tensor, reference: torch.Tensor,
-              quantiles: int) -> tuple[list[float], list[float]]:
-    """Knots sending the value at quantile p of `generated` to the value at quantile p of
-    `reference`, at `quantiles` evenly spaced p."""
-    p = torch.linspace(0, 1, quantiles, dtype=torch.float64)
-    x = quantiles_of(generated, p)
-    y = quantiles_of(reference, p)
+def level_targets(reference: torch.Tensor, quantiles: int = QUANTILES) -> list[torch.Tensor]:
+    """Per channel, the values of `reference` (N×C×H×W in [-1, 1]) at `quantiles` evenly spaced
+    probabilities: what a fit maps samples onto (computed once per training set)."""
+    p = probabilities(quantiles)
+    return [quantiles_of(reference[:, c], p) for c in range(reference.shape[1])]
+
+
+def probabilities(quantiles: int) -> torch.Tensor:
+    return torch.linspace(0, 1, quantiles, dtype=torch.float64)
+
+
+def fit_curve(generated: torch.Tensor, target: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Knots sending the value at quantile p of `generated` to `target`'s value at p, for the
+    evenly spaced p that `target` was taken at."""
+    x = quantiles_of(generated, probabilities(len(target)))
+    y = target.double()
     x, group = torch.unique_consecutive(x, return_inverse=True)  # saturated pixels repeat
     y = (torch.zeros(len(x), dtype=torch.float64).index_add_(0, group, y)
          / torch.bincount(group, minlength=len(x)))

@@ -34,7 +34,7 @@ from ganforge.data.training_set import class_shares, load_training_set
 from ganforge.device import resolve_device
 from ganforge.errors import GanforgeError, Interrupted, TrainingDiverged
 from ganforge.generation import checkpoint as ckpt
-from ganforge.generation.levels import fit_output_levels
+from ganforge.generation.levels import fit_output_levels, training_targets
 from ganforge.generation.restore import LEVELS_KEY
 from ganforge.generation.rundir import RunDir
 from ganforge.generation.sampling import balanced_labels, generate, noise, recompute_batchnorm
@@ -204,6 +204,7 @@ class Trainer:
         self.ema_batchnorm_step: int | None = None  # the step G_ema's statistics were set at
         self.output_levels: OutputLevels | None = None  # --calibrate-levels: the latest fit
         self.levels_step: int | None = None  # the step it was fitted at
+        self.level_targets: list[torch.Tensor] | None = None  # the training images' levels
         self.best_eval: dict[str, Any] | None = None
         self.wall_time_before = 0.0  # training time of earlier sessions of a resumed run
         self.session_start = time.perf_counter()
@@ -417,7 +418,9 @@ class Trainer:
             return
         self.recompute_ema_batchnorm()
         with torch.random.fork_rng(devices=[]):
-            self.output_levels = fit_output_levels(self.sampling_generator(), self.data.images,
+            if self.level_targets is None:
+                self.level_targets = training_targets(self.data.images)
+            self.output_levels = fit_output_levels(self.sampling_generator(), self.level_targets,
                                                    self.config.calibrate_levels,
                                                    self.config.seed + 5)
         self.levels_step = self.step
