@@ -30,9 +30,10 @@ from ganforge.evaluation import evaluate_source, resolve_eval_features
 from ganforge.generation.checkpoint import find_checkpoint, read_checkpoint_meta
 from ganforge.generation.ensemble import write_ensemble
 from ganforge.generation.levels import calibrate_checkpoints
-from ganforge.generation.restore import load_generator
+from ganforge.generation.restore import load_discriminator, load_generator
 from ganforge.generation.rundir import RunDir, new_run_path
-from ganforge.generation.sampling import class_labels, generate_uint8
+from ganforge.generation.sampling import class_labels, generate_uint8, sample_labels
+from ganforge.generation.selection import Selection, select_uint8
 from ganforge.metrics.nearest import DEFAULT_K
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.trainer import Summary, Trainer
@@ -95,7 +96,8 @@ def evaluate(source: str | Path, *, dataset: str | None = None, data_dir: str | 
              n: int = 10000, ref: str = "test", features: str | None = None, which: str = "auto",
              inception_weights: str | None = None, seed: int = 12345, device: str = "auto",
              bootstrap: int = 100, extra_protocols: bool = True, nearest: int | None = None,
-             nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None) -> dict[str, Any]:
+             nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None,
+             select_by_d: float = 0.0, select_pool: int = 3) -> dict[str, Any]:
     """Evaluate a run folder or checkpoint (by sampling n images), a samples .npz or an image
     folder against the reference split: every number with its protocol and floor. For MNIST and
     Fashion-MNIST `extra_protocols` adds the second evaluator (domain2_*) and the other split
@@ -103,24 +105,41 @@ def evaluate(source: str | Path, *, dataset: str | None = None, data_dir: str | 
     memorisation check: N samples against their `nearest_k` nearest training images (the run's
     own; a .npz or folder compares with `dataset`'s training split), copy rates (nearest_*) and
     two pictures, nearest.png and nearest_pixels.png, in `nearest_dir` (default: the run folder,
-    else the folder holding the source)."""
+    else the folder holding the source). `select_by_d` > 0 keeps, of `select_pool` candidates
+    per sample, those the run's own discriminator prefers (weights exp(select_by_d * logit);
+    generation/selection.py)."""
     return evaluate_source(str(source), dataset=dataset, data_dir=data_dir, n=n, ref=ref,
                            features=features, which=which, inception_weights=inception_weights,
                            seed=seed, device=device, bootstrap=bootstrap,
                            extra_protocols=extra_protocols, nearest=nearest, nearest_k=nearest_k,
-                           nearest_dir=nearest_dir)
+                           nearest_dir=nearest_dir,
+                           selection=selection_of(select_by_d, select_pool))
+
+
+def selection_of(select_by_d: float, select_pool: int) -> Selection | None:
+    """The Selection the two arguments ask for (checked); None, plain sampling, at weight 0."""
+    return Selection(select_by_d, select_pool) if select_by_d else None
 
 
 def sample(source: str | Path, n: int = 64, *, seed: int = 0, label: int | None = None,
-           which: str = "auto", ema: bool = True, device: str = "cpu"
+           which: str = "auto", ema: bool = True, device: str = "cpu",
+           select_by_d: float = 0.0, select_pool: int = 3
            ) -> tuple[torch.Tensor, dict[str, Any]]:
     """(n uint8 images N×C×H×W, checkpoint metadata incl. its path and step) from a run folder or
     checkpoint; `label` draws one class of a conditional model (default: classes in the training set's
-    shares, as evaluation draws them)."""
+    shares, as evaluation draws them). `select_by_d` > 0 keeps the samples the run's
+    discriminator prefers, as in `evaluate`."""
     if n <= 0:
         raise GanforgeError(f"--n must be > 0 (got {n})")
+    selection = selection_of(select_by_d, select_pool)
     generator, _, meta = load_generator(source, which, ema, resolve_device(device))
-    return generate_uint8(generator, n, seed, labels=class_labels(generator, label, n)), meta
+    labels = class_labels(generator, label, n)
+    if selection is None:
+        return generate_uint8(generator, n, seed, labels=labels), meta
+    if labels is None:
+        labels = sample_labels(generator, n)
+    discriminator = load_discriminator(meta, next(generator.parameters()).device)
+    return select_uint8(generator, discriminator, n, seed, labels, selection), meta
 
 
 def ensemble(sources: list[str | Path], out: str | Path, which: str = "auto") -> Path:

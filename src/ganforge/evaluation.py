@@ -17,6 +17,7 @@ from ganforge.errors import GanforgeError
 from ganforge.generation.levels import levels_text
 from ganforge.generation.restore import PRETRAINED_PREFIX
 from ganforge.generation.sampling import generate_uint8, sample_labels, sample_labels_text
+from ganforge.generation.selection import Selection, select_uint8
 from ganforge.metrics.evaluate import default_protocols, evaluate_images, load_images
 from ganforge.metrics.features import FEATURES, feature_net
 from ganforge.metrics.nearest import (
@@ -116,13 +117,16 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
                        inception_weights: str | None = None,
                        train_hashes: torch.Tensor | None = None, bootstrap: int = 0,
                        extra_protocols: bool = False, nearest: int = 0, nearest_k: int = DEFAULT_K,
-                       nearest_dir: Path | None = None) -> dict[str, Any]:
+                       nearest_dir: Path | None = None, selection: Selection | None = None,
+                       discriminator: torch.nn.Module | None = None) -> dict[str, Any]:
     """Sample `n` images (conditional models: classes as `sampling.sample_labels` draws them, said
     in the protocol lines) and score them. The training
     images' hashes are computed from `config` unless given (the trainer keeps them).
     `extra_protocols` adds metrics.evaluate.default_protocols (second evaluator, other split).
     `nearest` > 0 adds the memorisation check of that many samples against the run's own training
-    images (nearest_* keys; its pictures go to `nearest_dir`, default the run folder)."""
+    images (nearest_* keys; its pictures go to `nearest_dir`, default the run folder).
+    `selection` keeps the samples `discriminator` prefers (generation/selection.py), said in the
+    protocol lines."""
     training = load_training_set(config) if nearest else None  # a failure stops before sampling
     known = training
     if known is None and (train_hashes is None or lacks_class_prior(generator)):
@@ -133,7 +137,8 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
         train_hashes = image_hashes(known.images)
     count = max(n, nearest)  # more samples only when needed: the first n stay those of seed
     labels = sample_labels(generator, count)
-    images = generate_uint8(generator, count, seed, labels=labels)
+    images = (generate_uint8(generator, count, seed, labels=labels) if selection is None
+              else select_uint8(generator, discriminator, count, seed, labels, selection))
     features = features or config.features
     inception_weights = inception_weights or config.inception_weights or None
     also = default_protocols(config.dataset, features, ref) if extra_protocols else ()
@@ -147,7 +152,9 @@ def evaluate_generator(generator: torch.nn.Module, config: Config, n: int,
     levels = levels_text(generator)
     if levels:
         result["output_levels"] = levels
-    for note in filter(None, (drawn, levels)):
+    if selection is not None:
+        result["selection"] = selection.text()
+    for note in filter(None, (drawn, levels, selection and selection.text())):
         for key in [k for k in result if k.endswith("protocol")]:
             result[key] += f"; {note}"
     if training is not None:
@@ -174,13 +181,14 @@ def evaluate_source(source: str, dataset: str | None = None, data_dir: str | Non
                     which: str = "auto", inception_weights: str | None = None,
                     seed: int = 12345, device: str = "cpu", bootstrap: int = 0,
                     extra_protocols: bool = False, nearest: int | None = None,
-                    nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None
-                    ) -> dict[str, Any]:
+                    nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None,
+                    selection: Selection | None = None) -> dict[str, Any]:
     """Evaluate a run folder / checkpoint (by sampling it), a samples .npz or an image folder.
     `nearest` adds the memorisation check (metrics.nearest) of that many samples against the
     training images: a run's own (its subset and classes), else `dataset`'s training split; its
-    pictures go to `nearest_dir`, default the run folder (else the folder holding the source)."""
-    from ganforge.generation.restore import load_generator
+    pictures go to `nearest_dir`, default the run folder (else the folder holding the source).
+    `selection` (generators only) keeps the samples the run's discriminator prefers."""
+    from ganforge.generation.restore import load_discriminator, load_generator
 
     if n <= 0:
         raise GanforgeError(f"--n must be > 0 (got {n})")
@@ -189,7 +197,9 @@ def evaluate_source(source: str, dataset: str | None = None, data_dir: str | Non
     torch_device = resolve_device(device)
     path = Path(source)
     if is_generator_source(path):
-        generator, config, _ = load_generator(path, which, device=torch_device)
+        generator, config, meta = load_generator(path, which, device=torch_device)
+        discriminator = (None if selection is None
+                         else load_discriminator(meta, device=torch_device))
         config = config.__class__(**{**config.to_dict(), "dataset": dataset or config.dataset,
                                      "data_dir": data_dir or config.data_dir})
         if nearest:
@@ -198,8 +208,13 @@ def evaluate_source(source: str, dataset: str | None = None, data_dir: str | Non
                                   features=features, inception_weights=inception_weights,
                                   bootstrap=bootstrap, extra_protocols=extra_protocols,
                                   nearest=nearest or 0, nearest_k=nearest_k,
-                                  nearest_dir=Path(nearest_dir or run_folder(path)))
+                                  nearest_dir=Path(nearest_dir or run_folder(path)),
+                                  selection=selection, discriminator=discriminator)
     all_images = load_images(path)  # checks the path first: a missing file is the first error
+    if selection is not None:
+        raise GanforgeError(f"--select-by-d chooses among a run's samples with its discriminator, "
+                            f"and '{source}' holds finished images; give a run folder or a "
+                            f"checkpoint")
     images = all_images[:n]
     if not dataset:
         needs = "; --nearest compares them with its training split" if nearest else ""

@@ -56,6 +56,15 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="auto|cpu|cuda|mps")
 
 
+def add_selection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--select-by-d", type=float, default=0.0, metavar="BETA",
+                        help="keep, of --select-pool candidates per sample, those the run's own "
+                             "discriminator prefers (weights exp(BETA * logit); 0.5 measured "
+                             "best on the hour preset's runs); 0 = off")
+    parser.add_argument("--select-pool", type=int, default=3, metavar="K",
+                        help="candidates drawn per sample by --select-by-d")
+
+
 def generator_source(args) -> str:
     given = [s for s in (args.run, args.checkpoint, args.pretrained and
                          PRETRAINED_PREFIX + args.pretrained) if s]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ganforge import api
+from ganforge.cli.common import add_selection_flags
 from ganforge.metrics.evaluate import format_table
 from ganforge.metrics.features import FEATURES
 from ganforge.metrics.nearest import DEFAULT_K, DEFAULT_SAMPLES
@@ -41,6 +42,7 @@ def register(commands) -> None:
                                f"folder)")
     evaluate.add_argument("--nearest-k", type=int, default=DEFAULT_K, metavar="K",
                           help="training images shown per sample by --nearest")
+    add_selection_flags(evaluate)
     evaluate.add_argument("--out", help="write the results as JSON here")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -52,7 +54,8 @@ def cmd_evaluate(args) -> None:
                           device=args.device, bootstrap=args.bootstrap,
                           extra_protocols=not args.main_only, nearest=args.nearest,
                           nearest_k=args.nearest_k,
-                          nearest_dir=Path(args.out).parent if args.out else None)
+                          nearest_dir=Path(args.out).parent if args.out else None,
+                          select_by_d=args.select_by_d, select_pool=args.select_pool)
     print(format_table(result))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

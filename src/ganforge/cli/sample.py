@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge import api
-from ganforge.cli.common import add_source_flags, generator_source
+from ganforge.cli.common import add_selection_flags, add_source_flags, generator_source
 from ganforge.generation.images import save_grid
 
 
@@ -20,12 +20,14 @@ def register(commands) -> None:
     sample.add_argument("--seed", type=int, default=0, help="noise seed")
     sample.add_argument("--class", dest="label", type=int,
                         help="class to draw (conditional models)")
+    add_selection_flags(sample)
     sample.set_defaults(handler=cmd_sample)
 
 
 def cmd_sample(args) -> None:
     images, meta = api.sample(generator_source(args), args.n, seed=args.seed, label=args.label,
-                              which=args.which, ema=args.ema, device=args.device)
+                              which=args.which, ema=args.ema, device=args.device,
+                              select_by_d=args.select_by_d, select_pool=args.select_pool)
     if args.npz:
         np.savez_compressed(args.npz, x=images.numpy())
         print(f"wrote {args.n} images to {args.npz}")

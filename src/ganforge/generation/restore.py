@@ -66,6 +66,21 @@ def load_generator(source: str | Path, which: str = "auto", use_ema: bool = True
     return generator.to(device).eval(), config, meta
 
 
+def load_discriminator(meta: dict, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The discriminator saved beside a generator, from the checkpoint `load_generator` returned
+    `meta` for (in eval mode). Shipped generators and ensembles have none: one line each."""
+    if ENSEMBLE_KEY in meta:
+        raise GanforgeError("an ensemble has no discriminator of its own (each member has one); "
+                            "select samples of its member runs instead")
+    tensors, _ = load_checkpoint(meta["checkpoint_path"])
+    if not any(key.startswith("D/") for key in tensors):
+        raise GanforgeError(f"'{meta['checkpoint_path']}' holds no discriminator (shipped "
+                            "generators keep only G); use a run folder or one of its checkpoints")
+    _, discriminator = build_models(config_from_dict(meta["config"]), ModelSpec(**meta["spec"]))
+    load_module("D", discriminator, tensors)
+    return discriminator.to(device).eval()
+
+
 def build_generator(meta: dict) -> Generator:
     """The untrained network a checkpoint's weights fit: its model, or an ensemble's members."""
     if ENSEMBLE_KEY in meta:  # written by `ganforge ensemble`; holds its members' sampling weights
