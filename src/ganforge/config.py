@@ -194,7 +194,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # round 21: mode seeking 0.1 met 1.5x under both on two of four seeds and averaged 1.56x /
     # 1.50x against the preset's 1.50x / 1.58x over three, a trade, so it stays at 0.2;
     # round 22: four such runs at 0.1 mixed by `ganforge ensemble`, the whole hour of a Zen 4's
-    # 2 cores, average 1.47x / 1.42x over 15 groups, and the preset's five seeds 1.52x / 1.58x),
+    # 2 cores, average 1.47x / 1.42x over 15 groups, and the preset's five seeds 1.52x / 1.58x;
+    # round 23: --calibrate-levels helps domain only, so it stays off; sampling four runs with
+    # `evaluate --select-by-d 0.5` gives 1.48x / 1.55x against their control draws' 1.58x / 1.67x),
     # where round 7's hour (batch 32, 5x5 stride-1 layer, Adam 1.4e-4 with betas
     # (0.5, 0.999), 90,700 steps, about two hours of that CPU) scored 1.7x / 1.7x
     "hour": {**DEFAULT_PRESET, "batch_size": 64, "steps": 24000, "minutes": 0.0,
