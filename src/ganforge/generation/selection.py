@@ -78,10 +78,10 @@ def select_uint8(generator: torch.nn.Module, discriminator: torch.nn.Module, n: 
         generator.output_levels = levels
     logits = logits_of(discriminator, images, pool_labels)
     rng = torch.Generator().manual_seed(seed + 7)
-    chosen = torch.empty(n, dtype=torch.long)
     if labels is None:
         chosen = pick(logits, selection.beta, n, rng)
     else:
+        chosen = torch.empty(n, dtype=torch.long)
         wanted, offered = labels.cpu(), pool_labels.cpu()
         for label in wanted.unique():
             slots = (wanted == label).nonzero().squeeze(1)
