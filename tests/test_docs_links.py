@@ -24,13 +24,21 @@ def github_anchor(heading: str) -> str:
     return kept.replace(" ", "-")
 
 
-def anchors_of(document: Path) -> set[str]:
-    anchors: set[str] = set()
-    in_block = False
+def prose_lines(document: Path) -> list[str]:
+    """The document's lines outside fenced code blocks (where `#` is a comment, not a heading)."""
+    lines, in_block = [], False
     for line in document.read_text().splitlines():
         if line.strip().startswith("```"):
             in_block = not in_block
-        match = None if in_block else HEADING.match(line)
+        elif not in_block:
+            lines.append(line)
+    return lines
+
+
+def anchors_of(document: Path) -> set[str]:
+    anchors: set[str] = set()
+    for line in prose_lines(document):
+        match = HEADING.match(line)
         if match:
             anchor, n = github_anchor(match.group(1)), 0
             while (anchor if n == 0 else f"{anchor}-{n}") in anchors:  # repeats get -1, -2, ...
@@ -40,13 +48,8 @@ def anchors_of(document: Path) -> set[str]:
 
 
 def relative_links(document: Path) -> list[str]:
-    links, in_block = [], False
-    for line in document.read_text().splitlines():
-        if line.strip().startswith("```"):
-            in_block = not in_block
-        elif not in_block:
-            links += [t for t in LINK.findall(line) if not re.match(r"[a-z]+:", t)]
-    return links
+    return [target for line in prose_lines(document) for target in LINK.findall(line)
+            if not re.match(r"[a-z]+:", target)]
 
 
 def test_github_anchors_follow_githubs_rule():
