@@ -22,7 +22,7 @@ from ganforge.data.training_set import class_shares
 from ganforge.errors import GanforgeError
 from ganforge.generation.restore import load_discriminator, load_generator
 from ganforge.generation.sampling import sample_labels
-from ganforge.generation.selection import Selection, select_uint8
+from ganforge.generation.selection import DEFAULT_POOL, Selection, select_uint8
 from ganforge.metrics.features import feature_net
 from ganforge.metrics.maths import frechet_distance, gaussian_stats
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders or checkpoints")
     parser.add_argument("--betas", default="0,0.25,0.5,0.75,1")
-    parser.add_argument("--pool", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=DEFAULT_POOL)
     parser.add_argument("--draws", type=int, default=2, choices=range(1, len(SEEDS) + 1),
                         metavar=f"1..{len(SEEDS)}")
     parser.add_argument("--dataset", default="mnist")

@@ -109,7 +109,7 @@ def test_evaluate_says_the_samples_were_selected(conditional_run, capsys):
                            "--bootstrap", "0", "--select-by-d", "0.5", "--device", "cpu")
     assert code == 0
     protocol = [line for line in out.splitlines() if line.startswith("main:")][0]
-    assert "selected by the run's discriminator (weights exp(0.5 * logit), 3 candidates" in protocol
+    assert "selected by the run's discriminator (weights exp(0.5 * logit), 6 candidates" in protocol
 
 
 def test_sources_without_a_discriminator_are_one_line(conditional_run, tmp_path, capsys):

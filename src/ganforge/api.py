@@ -33,7 +33,7 @@ from ganforge.generation.levels import calibrate_checkpoints
 from ganforge.generation.restore import load_discriminator, load_generator
 from ganforge.generation.rundir import RunDir, new_run_path
 from ganforge.generation.sampling import class_labels, generate_uint8, sample_labels
-from ganforge.generation.selection import Selection, select_uint8
+from ganforge.generation.selection import DEFAULT_POOL, Selection, select_uint8
 from ganforge.metrics.nearest import DEFAULT_K
 from ganforge.training.distributed import DistributedContext
 from ganforge.training.trainer import Summary, Trainer
@@ -97,7 +97,7 @@ def evaluate(source: str | Path, *, dataset: str | None = None, data_dir: str | 
              inception_weights: str | None = None, seed: int = 12345, device: str = "auto",
              bootstrap: int = 100, extra_protocols: bool = True, nearest: int | None = None,
              nearest_k: int = DEFAULT_K, nearest_dir: str | Path | None = None,
-             select_by_d: float = 0.0, select_pool: int = 3) -> dict[str, Any]:
+             select_by_d: float = 0.0, select_pool: int = DEFAULT_POOL) -> dict[str, Any]:
     """Evaluate a run folder or checkpoint (by sampling n images), a samples .npz or an image
     folder against the reference split: every number with its protocol and floor. For MNIST and
     Fashion-MNIST `extra_protocols` adds the second evaluator (domain2_*) and the other split
@@ -123,7 +123,7 @@ def selection_of(select_by_d: float, select_pool: int) -> Selection | None:
 
 def sample(source: str | Path, n: int = 64, *, seed: int = 0, label: int | None = None,
            which: str = "auto", ema: bool = True, device: str = "cpu",
-           select_by_d: float = 0.0, select_pool: int = 3
+           select_by_d: float = 0.0, select_pool: int = DEFAULT_POOL
            ) -> tuple[torch.Tensor, dict[str, Any]]:
     """(n uint8 images N×C×H×W, checkpoint metadata incl. its path and step) from a run folder or
     checkpoint; `label` draws one class of a conditional model (default: classes in the training set's

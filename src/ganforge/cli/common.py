@@ -10,6 +10,7 @@ from ganforge.config import CHOICES, Config
 from ganforge.errors import GanforgeError
 from ganforge.generation import pretrained
 from ganforge.generation.restore import PRETRAINED_PREFIX
+from ganforge.generation.selection import DEFAULT_POOL
 from ganforge.metrics.features import FEATURES
 
 
@@ -61,8 +62,9 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
                         help="keep, of --select-pool candidates per sample, those the run's own "
                              "discriminator prefers (weights exp(BETA * logit); 0.5 measured "
                              "best on the hour preset's runs); 0 = off")
-    parser.add_argument("--select-pool", type=int, default=3, metavar="K",
-                        help="candidates drawn per sample by --select-by-d")
+    parser.add_argument("--select-pool", type=int, default=DEFAULT_POOL, metavar="K",
+                        help=f"candidates drawn per sample by --select-by-d (default "
+                             f"{DEFAULT_POOL}, measured best)")
 
 
 def generator_source(args) -> str:
