@@ -196,7 +196,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # round 22: four such runs at 0.1 mixed by `ganforge ensemble`, the whole hour of a Zen 4's
     # 2 cores, average 1.47x / 1.42x over 15 groups, and the preset's five seeds 1.52x / 1.58x;
     # round 23: --calibrate-levels helps domain only, so it stays off; sampling four runs with
-    # `evaluate --select-by-d 0.5` gives 1.48x / 1.55x against their control draws' 1.58x / 1.67x),
+    # `evaluate --select-by-d 0.5` gives 1.48x / 1.55x against their control draws' 1.58x / 1.67x;
+    # round 24: 6 candidates per sample, the new default pool, over six seeds 1.48x / 1.52x against
+    # 1.60x / 1.65x, two of six under 1.5x under both),
     # where round 7's hour (batch 32, 5x5 stride-1 layer, Adam 1.4e-4 with betas
     # (0.5, 0.999), 90,700 steps, about two hours of that CPU) scored 1.7x / 1.7x
     "hour": {**DEFAULT_PRESET, "batch_size": 64, "steps": 24000, "minutes": 0.0,

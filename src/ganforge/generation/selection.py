@@ -20,7 +20,6 @@ from ganforge.data.datasets import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.generation.sampling import generate, noise
 
-
 # candidates per returned image: 6 beat 3 and 10 on the hour's runs by the FID against the
 # training split, which is how a user without a held-out split would choose it (round 24)
 DEFAULT_POOL = 6
